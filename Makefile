@@ -1,0 +1,79 @@
+# Keyhouse: `make run` serves the API with embedded defaults; `make test` runs everything.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_VERSION := $(shell cat .python-version)
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PY := .venv/bin/python
+MANAGE := $(PY) manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+.PHONY: help run test lint format migrate superuser shell python deps deps-dev
+
+help:
+	@echo "make run        serve Keyhouse on http://$(HOST):$(PORT) with embedded defaults"
+	@echo "make test       lint, checks and the whole suite (SQLite, then PostgreSQL + Redis)"
+	@echo "make migrate | superuser | shell | lint | format"
+
+python:
+	@$(UV) python find "$(PYTHON_VERSION)" >/dev/null 2>&1 || { \
+	  echo "Keyhouse needs Python $(PYTHON_VERSION) (Django 6 requires 3.12 or newer), and none was found."; \
+	  echo "Install it (for example: pyenv install $(PYTHON_VERSION)) and run make again."; \
+	  exit 1; }
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+deps: $(UV) python
+	$(UV) sync --locked --no-dev --inexact --python "$(PYTHON_VERSION)"
+
+deps-dev: $(UV) python
+	$(UV) sync --locked --python "$(PYTHON_VERSION)"
+
+var/secret_key:
+	@mkdir -p var
+	@$(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+	@chmod 600 $@
+	@echo "Created a development secret key in $@"
+
+run: export DEBUG := 1
+run: deps var/secret_key
+	$(MANAGE) migrate --no-input
+	@echo
+	@echo "Keyhouse is starting on http://$(HOST):$(PORT)"
+	@echo "  API docs:     http://$(HOST):$(PORT)/api/docs/"
+	@echo "  Admin:        http://$(HOST):$(PORT)/admin/   (create an account: make superuser)"
+	@echo "  Health check: http://$(HOST):$(PORT)/healthz and /readyz"
+	@echo
+	$(MANAGE) runserver "$(HOST):$(PORT)"
+
+migrate: export DEBUG := 1
+migrate: deps var/secret_key
+	$(MANAGE) migrate
+
+superuser: export DEBUG := 1
+superuser: deps var/secret_key
+	$(MANAGE) migrate --no-input
+	$(MANAGE) createsuperuser
+
+shell: export DEBUG := 1
+shell: deps var/secret_key
+	$(MANAGE) shell
+
+lint: deps-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: deps-dev
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+test: deps-dev lint
+	@mkdir -p var
+	bash scripts/test

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+import pytest
+from django.core.cache import caches
+
+pytestmark = pytest.mark.django_db
+
+
+def test_unknown_path_outside_api_is_a_404_problem(client):
+    response = client.get("/nowhere")
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response["Content-Type"] == "application/problem+json"
+    assert json.loads(response.content)["code"] == "not_found"
+
+
+def test_healthz_answers_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == HTTPStatus.OK
+    assert response.json() == {"status": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_readyz_reports_each_check(client, settings):
+    settings.CELERY_BROKER_URL = ""
+    response = client.get("/readyz")
+    assert response.status_code == HTTPStatus.OK
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok"}}
+
+
+def test_readyz_names_an_unreachable_cache(client, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
+    try:
+        response = client.get("/readyz")
+    finally:
+        caches["default"].close()
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    body = response.json()
+    assert body["code"] == "not_ready"
+    assert body["checks"]["cache"] == "failing"
+    assert body["checks"]["database"] == "ok"
+    assert "cache" in body["detail"]
+
+
+def test_readyz_checks_a_configured_broker(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/readyz")
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["checks"]["broker"] == "failing"
+
+
+def test_openapi_schema_is_served(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["info"]["title"] == "Keyhouse API"
+
+
+def test_docs_page_loads_its_assets_from_this_server(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == HTTPStatus.OK
+    html = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
+    assert "cdn" not in html.lower()
+    asset = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert asset.status_code == HTTPStatus.OK
+
+
+def test_admin_requires_a_staff_login(client):
+    response = client.get("/admin/")
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"].startswith("/admin/login/")

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Any
+
+import idna
+from django.contrib.auth.base_user import BaseUserManager
+from django.db.models import Value
+from django.db.models.functions import Lower
+
+
+def normalize_email(email: str) -> str:
+    """Trim the address and lower-case and IDNA-encode its domain.
+
+    The local part keeps its case (RFC 5321 section 2.4 lets a server distinguish
+    it), while uniqueness and lookups compare the whole address case-insensitively.
+    """
+    email = email.strip()
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return email
+    try:
+        domain = idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        domain = domain.lower()
+    return f"{local}@{domain.lower()}"
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        return normalize_email(email or "")
+
+    def get_by_natural_key(self, username: str | None):
+        """Find a user by email case-insensitively (Django's admin login uses this)."""
+        return self.get(email__lower=Lower(Value(self.normalize_email(username))))
+
+    def create_user(self, email: str, password: str | None = None, **fields: Any):
+        if not email:
+            raise ValueError("Users must have an email address.")
+        fields.setdefault("is_staff", False)
+        fields.setdefault("is_superuser", False)
+        user = self.model(email=self.normalize_email(email), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields: Any):
+        fields["is_staff"] = True
+        fields["is_superuser"] = True
+        return self.create_user(email, password, **fields)

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
+
+from keyhouse.users.managers import normalize_email
+from keyhouse.users.models import User
+from keyhouse.users.selectors import user_get_by_email
+from keyhouse.users.services import EmailTaken, user_create
+from keyhouse.users.tests.factories import UserFactory
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("  Ada@Example.COM \n", "Ada@example.com"),
+        ("ada@bücher.example", "ada@xn--bcher-kva.example"),
+        ("ada@BÜCHER.example", "ada@xn--bcher-kva.example"),
+        ("not-an-email", "not-an-email"),
+    ],
+)
+def test_normalize_email_trims_and_encodes_the_domain(raw, normalized):
+    assert normalize_email(raw) == normalized
+
+
+@pytest.mark.django_db
+def test_create_user_stores_a_normalised_email_and_hashed_password(password):
+    user = User.objects.create_user(" Ada@Example.COM ", password)
+    user.refresh_from_db()
+    assert user.email == "Ada@example.com"
+    assert user.password.startswith("argon2$argon2id$")
+    assert user.check_password(password)
+    assert not user.is_staff
+    assert not user.email_verified
+
+
+@pytest.mark.django_db
+def test_emails_differing_only_by_case_cannot_both_exist():
+    User.objects.create_user("foo@example.com", "x")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create_user("Foo@Example.com", "x")
+    assert User.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_user_create_turns_a_duplicate_into_email_taken():
+    user_create(email="foo@example.com", password="x")
+    with pytest.raises(EmailTaken) as info:
+        user_create(email="FOO@example.com", password="x")
+    assert info.value.code == "email_taken"
+
+
+@pytest.mark.django_db
+def test_user_get_by_email_ignores_case_and_whitespace():
+    user = UserFactory(email="Ada@example.com")
+    assert user_get_by_email(email=" ADA@EXAMPLE.com ") == user
+    assert user_get_by_email(email="bob@example.com") is None
+
+
+@pytest.mark.django_db
+def test_phone_is_stored_in_e164_and_unique():
+    first = UserFactory(phone="+44 20 7946 0958")
+    first.refresh_from_db()
+    assert str(first.phone) == "+442079460958"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        UserFactory(phone="+442079460958")
+    UserFactory(phone=None)
+    UserFactory(phone=None)
+    assert User.objects.filter(phone__isnull=True).count() == 2
+
+
+@pytest.mark.django_db
+def test_invalid_phone_fails_model_validation():
+    user = UserFactory.build(phone="12345")
+    with pytest.raises(ValidationError) as info:
+        user.full_clean()
+    assert "phone" in info.value.message_dict
+
+
+@pytest.mark.django_db
+def test_create_superuser_is_staff_and_superuser(password):
+    admin = User.objects.create_superuser("root@example.com", password)
+    assert admin.is_staff
+    assert admin.is_superuser
+
+
+@pytest.mark.django_db
+def test_createsuperuser_runs_without_input_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "Ops@Example.com")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long operator passphrase")
+    call_command("createsuperuser", "--noinput", verbosity=0)
+    admin = User.objects.get()
+    assert admin.email == "Ops@example.com"
+    assert admin.is_superuser
+    assert admin.check_password("a long operator passphrase")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_inserts_differing_by_case_create_one_user():
+    emails = [f"{'Race' if i % 2 else 'race'}@EXAMPLE.com" for i in range(8)]
+    barrier = threading.Barrier(len(emails))
+    outcomes: list[str] = []
+
+    def sign_up(email: str) -> None:
+        barrier.wait()
+        try:
+            user_create(email=email, password="x")
+            outcomes.append("created")
+        except EmailTaken:
+            outcomes.append("taken")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sign_up, args=(email,)) for email in emails]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["created"] + ["taken"] * 7
+    assert User.objects.filter(email__iexact="race@example.com").count() == 1
