@@ -45,6 +45,7 @@ var/secret_key:
 run: export DEBUG := 1
 run: deps var/secret_key
 	$(MANAGE) migrate --no-input
+	$(MANAGE) rotate_signing_key --if-missing
 	@echo
 	@echo "Keyhouse is starting on http://$(HOST):$(PORT)"
 	@echo "  API docs:     http://$(HOST):$(PORT)/api/docs/"

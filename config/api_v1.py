@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from django.urls import include, path
+
 app_name = "v1"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", include("keyhouse.accounts.urls")),
+    path("", include("keyhouse.tokens.urls")),
+    path("", include("keyhouse.users.urls")),
+]

@@ -63,6 +63,11 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "keyhouse.core",
     "keyhouse.users",
+    "keyhouse.codes",
+    "keyhouse.delivery",
+    "keyhouse.audit",
+    "keyhouse.tokens",
+    "keyhouse.accounts",
 ]
 
 MIDDLEWARE = [
@@ -216,8 +221,8 @@ CELERY_TIMEZONE = TIME_ZONE
 PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="") or None
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["keyhouse.tokens.authentication.BearerAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["keyhouse.core.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "keyhouse.core.problems.exception_handler",
@@ -245,3 +250,48 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Client addresses: believe a proxy's header only when named, e.g. HTTP_X_FORWARDED_FOR,
+# and take the entry added by the outermost of KEYHOUSE_TRUSTED_PROXY_COUNT proxies.
+KEYHOUSE_TRUSTED_PROXY_HEADER = env.str("KEYHOUSE_TRUSTED_PROXY_HEADER", default="")
+KEYHOUSE_TRUSTED_PROXY_COUNT = env.int("KEYHOUSE_TRUSTED_PROXY_COUNT", default=1)
+
+# Tokens and sessions.
+KEYHOUSE_JWT_ALGORITHM = env.str("KEYHOUSE_JWT_ALGORITHM", default="RS256")
+KEYHOUSE_JWT_ISSUER = env.str("KEYHOUSE_JWT_ISSUER", default="http://127.0.0.1:8000")
+KEYHOUSE_JWT_AUDIENCE = env.str("KEYHOUSE_JWT_AUDIENCE", default="keyhouse")
+KEYHOUSE_ACCESS_TOKEN_LIFETIME = env.int("KEYHOUSE_ACCESS_TOKEN_LIFETIME", default=15 * 60)
+KEYHOUSE_JWT_LEEWAY = env.int("KEYHOUSE_JWT_LEEWAY", default=10)
+KEYHOUSE_JWT_CHECK_REVOCATION = env.bool("KEYHOUSE_JWT_CHECK_REVOCATION", default=True)
+KEYHOUSE_KEYRING_TTL = env.int("KEYHOUSE_KEYRING_TTL", default=60)
+KEYHOUSE_SESSION_IDLE_TIMEOUT = env.int("KEYHOUSE_SESSION_IDLE_TIMEOUT", default=30 * 86400)
+KEYHOUSE_SESSION_ABSOLUTE_LIFETIME = env.int(
+    "KEYHOUSE_SESSION_ABSOLUTE_LIFETIME", default=90 * 86400
+)
+KEYHOUSE_REFRESH_GRACE_PERIOD = env.int("KEYHOUSE_REFRESH_GRACE_PERIOD", default=10)
+# "body" returns refresh tokens in JSON; "cookie" sets them in an HttpOnly cookie.
+# Clients may ask for either per request with "refresh_token_transport".
+KEYHOUSE_REFRESH_TOKEN_TRANSPORT = env.str("KEYHOUSE_REFRESH_TOKEN_TRANSPORT", default="body")
+KEYHOUSE_REFRESH_COOKIE_NAME = env.str("KEYHOUSE_REFRESH_COOKIE_NAME", default="keyhouse_refresh")
+KEYHOUSE_REFRESH_COOKIE_SECURE = env.bool("KEYHOUSE_REFRESH_COOKIE_SECURE", default=not DEBUG)
+KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL = env.bool(
+    "KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL", default=True
+)
+
+# One-time codes and delivery
+KEYHOUSE_PRODUCT_NAME = env.str("KEYHOUSE_PRODUCT_NAME", default="Keyhouse")
+KEYHOUSE_SUPPORT_EMAIL = env.str("KEYHOUSE_SUPPORT_EMAIL", default="")
+KEYHOUSE_CODE_LENGTH = env.int("KEYHOUSE_CODE_LENGTH", default=6)
+KEYHOUSE_CODE_TTL = env.int("KEYHOUSE_CODE_TTL", default=10 * 60)  # seconds
+KEYHOUSE_CODE_MAX_ATTEMPTS = env.int("KEYHOUSE_CODE_MAX_ATTEMPTS", default=5)
+KEYHOUSE_CODE_RESEND_COOLDOWN = env.int("KEYHOUSE_CODE_RESEND_COOLDOWN", default=60)  # seconds
+# Rates are "<count>/<period>", the period in s, m, h or d, optionally with a number: "10/15m".
+KEYHOUSE_CODE_RATE_PER_TARGET = env.str("KEYHOUSE_CODE_RATE_PER_TARGET", default="5/h")
+KEYHOUSE_CODE_RATE_PER_IP = env.str("KEYHOUSE_CODE_RATE_PER_IP", default="20/h")
+KEYHOUSE_CODE_RETENTION_DAYS = env.int("KEYHOUSE_CODE_RETENTION_DAYS", default=1)
+KEYHOUSE_DELIVERY_MAX_RETRIES = env.int("KEYHOUSE_DELIVERY_MAX_RETRIES", default=5)
+# Retries wait BACKOFF, 2 x BACKOFF, 4 x BACKOFF... seconds, at most BACKOFF_MAX.
+KEYHOUSE_DELIVERY_RETRY_BACKOFF = env.int("KEYHOUSE_DELIVERY_RETRY_BACKOFF", default=2)
+KEYHOUSE_DELIVERY_RETRY_BACKOFF_MAX = env.int("KEYHOUSE_DELIVERY_RETRY_BACKOFF_MAX", default=600)
+KEYHOUSE_DELIVERY_RETENTION_DAYS = env.int("KEYHOUSE_DELIVERY_RETENTION_DAYS", default=30)
+# End of one-time codes and delivery

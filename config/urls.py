@@ -5,12 +5,19 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from keyhouse.core.views import ApiNotFoundApi, healthz, readyz
+from keyhouse.tokens.views import JwksApi, OpenIdConfigurationApi
 
 urlpatterns = [
     path("api/v1/", include("config.api_v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     re_path(r"^api/", ApiNotFoundApi.as_view()),
+    path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
+    path(
+        ".well-known/openid-configuration",
+        OpenIdConfigurationApi.as_view(),
+        name="openid-configuration",
+    ),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),

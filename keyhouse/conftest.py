@@ -5,12 +5,20 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from keyhouse.core.http import ClientInfo
+from keyhouse.delivery.testing import smtp_mailer, smtp_server
+from keyhouse.tokens import keys
+from keyhouse.tokens.services import TokenPair, session_start, signing_key_rotate
 from keyhouse.users.models import User
 from keyhouse.users.services import user_create
 
+__all__ = ["smtp_mailer", "smtp_server"]
+
 PASSWORD = "correct horse battery staple"
+CLIENT = ClientInfo(ip="203.0.113.7", user_agent="pytest")
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +32,23 @@ def _clear_cache():
 def _postgres_only(request):
     if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: runs in the postgres-redis pass of make test")
+
+
+@pytest.fixture(scope="session")
+def signing_key_pem() -> bytes:
+    return keys.private_key_pem(keys.generate_private_key("RS256"))
+
+
+@pytest.fixture(autouse=True)
+def _keyring(request, signing_key_pem):
+    """Give every database test a signing key, and every test a fresh keyring."""
+    keys.keyring_clear()
+    if "db" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        request.getfixturevalue("django_db_setup")
+        request.getfixturevalue("_django_db_helper")
+        signing_key_rotate(pem=signing_key_pem)
+    yield
+    keys.keyring_clear()
 
 
 @pytest.fixture
@@ -44,3 +69,22 @@ def user(db) -> User:
 @pytest.fixture
 def admin_user(db) -> User:
     return User.objects.create_superuser("admin@example.com", PASSWORD)
+
+
+@pytest.fixture
+def verified_user(user) -> User:
+    user.email_verified_at = timezone.now()
+    user.save(update_fields=["email_verified_at"])
+    return user
+
+
+@pytest.fixture
+def tokens(verified_user) -> TokenPair:
+    return session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+
+
+@pytest.fixture
+def auth_client(tokens) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.access_token}")
+    return client

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework import serializers
 from rest_framework.exceptions import Throttled
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,19 +22,24 @@ class EchoInputSerializer(serializers.Serializer):
     address = AddressSerializer(required=False)
 
 
-class EchoApi(APIView):
+class PublicApi(APIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+
+class EchoApi(PublicApi):
     def post(self, request: Request) -> Response:
         serializer = EchoInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(serializer.validated_data)
 
 
-class CrashApi(APIView):
+class CrashApi(PublicApi):
     def get(self, request: Request) -> Response:
         raise RuntimeError("secret internals")
 
 
-class ThrottledApi(APIView):
+class ThrottledApi(PublicApi):
     def get(self, request: Request) -> Response:
         raise Throttled(wait=42)
 
@@ -44,7 +50,7 @@ class Teapot(KeyhouseError):
     message = "I am a teapot."
 
 
-class DomainErrorApi(APIView):
+class DomainErrorApi(PublicApi):
     def get(self, request: Request) -> Response:
         raise Teapot(fields={"pot": ["Too hot."]}, headers={"X-Pot": "1"})
 

@@ -1,0 +1,45 @@
+"""The user admin, extended with what the other apps know about a user."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from keyhouse.tokens.models import LoginSession
+from keyhouse.tokens.services import session_revoke_all
+from keyhouse.users.admin import UserAdmin
+from keyhouse.users.models import User
+
+
+class LoginSessionInline(admin.TabularInline):
+    model = LoginSession
+    fields = ("id", "amr", "ip", "user_agent", "created_at", "last_refreshed_at", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-last_refreshed_at",)
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class AccountUserAdmin(UserAdmin):
+    inlines = (LoginSessionInline,)
+    actions = ("sign_out_everywhere",)
+
+    def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple:
+        return self.inlines if obj is not None else ()
+
+    @admin.action(description=_("Sign out everywhere"))
+    def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        ended = sum(
+            session_revoke_all(user_id=user.pk, reason="admin") for user in queryset.only("pk")
+        )
+        self.message_user(request, _("%(count)d sessions signed out.") % {"count": ended})
+
+
+admin.site.unregister(User)
+admin.site.register(User, AccountUserAdmin)

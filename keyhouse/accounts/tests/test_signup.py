@@ -1,0 +1,264 @@
+"""Sign-up by email with real mail: an SMTP server on loopback receives every message."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from http import HTTPStatus
+
+import jwt as pyjwt
+import pytest
+import time_machine
+from django.db import connection
+
+from keyhouse.audit.models import AuditEvent
+from keyhouse.codes.models import OneTimeCode
+from keyhouse.conftest import CLIENT
+from keyhouse.delivery.models import Delivery
+from keyhouse.users.models import User
+
+SIGNUP = "/api/v1/auth/signup"
+VERIFY = "/api/v1/auth/email/verify"
+RESEND = "/api/v1/auth/email/resend"
+PASSPHRASE = "a long and unusual passphrase"
+
+# Real commits, so that mail queued "on commit" is sent as in production.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def signup(api_client, email="ada@example.com", password=PASSPHRASE, **extra):
+    return api_client.post(SIGNUP, {"email": email, "password": password, **extra}, format="json")
+
+
+def code_in(message) -> str:
+    match = re.search(r"\b(\d{6})\b", message.get_body(("plain",)).get_content())
+    assert match, message.get_body(("plain",)).get_content()
+    return match.group(1)
+
+
+def verify(api_client, code, email="ada@example.com", **extra):
+    return api_client.post(VERIFY, {"email": email, "code": code, **extra}, format="json")
+
+
+def test_sign_up_verify_by_mailed_code_and_refresh(api_client, smtp_mailer):
+    response = signup(api_client, display_name="Ada")
+    assert response.status_code == HTTPStatus.ACCEPTED
+    (message,) = smtp_mailer.messages
+    assert message["To"] == "ada@example.com"
+    code = code_in(message)
+    assert code in message.get_body(("html",)).get_content()
+
+    verified = verify(api_client, code)
+    assert verified.status_code == HTTPStatus.OK, verified.content
+    body = verified.json()
+    assert body["user"]["email_verified"] is True
+    assert body["user"]["display_name"] == "Ada"
+    claims = pyjwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["amr"] == ["otp"]
+    assert claims["email_verified"] is True
+
+    refreshed = api_client.post(
+        "/api/v1/auth/token/refresh", {"refresh_token": body["refresh_token"]}, format="json"
+    )
+    assert refreshed.status_code == HTTPStatus.OK
+    login = api_client.post(
+        "/api/v1/auth/login", {"email": "ada@example.com", "password": PASSPHRASE}, format="json"
+    )
+    assert login.status_code == HTTPStatus.OK
+    types = set(AuditEvent.objects.values_list("type", flat=True))
+    assert {"signed_up", "code_sent", "email_verified", "login_succeeded"} <= types
+
+
+def test_the_database_holds_only_the_hmac_of_the_code(api_client, smtp_mailer):
+    signup(api_client)
+    code = code_in(smtp_mailer.messages[0])
+    for model in (OneTimeCode, Delivery, AuditEvent):
+        for row in model.objects.values():
+            assert code not in str(row), (model.__name__, row)
+
+
+def test_signup_answers_the_same_for_a_registered_address(api_client, smtp_mailer, verified_user):
+    fresh = signup(api_client, email="new@example.com")
+    taken = signup(api_client, email="ADA@example.com")
+    assert taken.status_code == fresh.status_code == HTTPStatus.ACCEPTED
+    assert taken.content == fresh.content
+    assert dict(taken.headers) == dict(fresh.headers)
+    assert User.objects.filter(email__iexact="ada@example.com").count() == 1
+    notice = next(m for m in smtp_mailer.messages if m["To"] == "ada@example.com")
+    assert "sign up" in notice["Subject"].lower()
+    assert not re.search(r"\b\d{6}\b", notice.get_body(("plain",)).get_content())
+    verified_user.refresh_from_db()
+    assert verified_user.check_password("correct horse battery staple")
+
+
+def test_signing_up_again_before_verifying_sends_a_new_code(api_client, smtp_mailer):
+    signup(api_client, password="first long passphrase")
+    first = code_in(smtp_mailer.messages[0])
+    with time_machine.travel(time.time() + 61, tick=False):
+        signup(api_client, password="second long passphrase")
+        second = code_in(smtp_mailer.messages[1])
+        if first != second:
+            assert verify(api_client, first).json()["code"] == "code_invalid"
+        assert verify(api_client, second).status_code == HTTPStatus.OK
+    assert User.objects.get().check_password("second long passphrase")
+
+
+def test_login_before_verifying_is_refused(api_client, smtp_mailer):
+    signup(api_client)
+    response = api_client.post(
+        "/api/v1/auth/login", {"email": "ada@example.com", "password": PASSPHRASE}, format="json"
+    )
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert response.json()["code"] == "email_not_verified"
+
+
+@pytest.mark.parametrize("case", ["wrong", "expired", "used", "unknown-email"])
+def test_failed_verifications_all_look_the_same(api_client, smtp_mailer, case):
+    signup(api_client)
+    code = code_in(smtp_mailer.messages[0])
+    email = "ada@example.com"
+    if case == "wrong":
+        code = f"{(int(code) + 1) % 1_000_000:06d}"
+    elif case == "used":
+        assert verify(api_client, code).status_code == HTTPStatus.OK
+    elif case == "unknown-email":
+        email = "nobody@example.com"
+    travel = 11 * 60 if case == "expired" else 0
+    with time_machine.travel(time.time() + travel, tick=False):
+        response = verify(api_client, code, email=email)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "The code is not valid.",
+        "code": "code_invalid",
+    }
+
+
+def test_five_wrong_codes_kill_the_code(api_client, smtp_mailer):
+    signup(api_client)
+    code = code_in(smtp_mailer.messages[0])
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(5):
+        assert verify(api_client, wrong).status_code == HTTPStatus.BAD_REQUEST
+    assert verify(api_client, code).json()["code"] == "code_invalid"
+    assert not User.objects.get().email_verified
+
+
+def test_resend_sends_a_new_code_after_the_cooldown(api_client, smtp_mailer):
+    signup(api_client)
+    too_soon = api_client.post(RESEND, {"email": "ada@example.com"}, format="json")
+    assert too_soon.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert too_soon.json()["code"] == "code_cooldown"
+    assert 0 < int(too_soon["Retry-After"]) <= 60
+    with time_machine.travel(time.time() + 61, tick=False):
+        response = api_client.post(RESEND, {"email": "ada@example.com"}, format="json")
+        assert response.status_code == HTTPStatus.ACCEPTED
+        assert verify(api_client, code_in(smtp_mailer.messages[-1])).status_code == HTTPStatus.OK
+    assert len(smtp_mailer.messages) == 2
+
+
+def test_resend_answers_the_same_for_unknown_verified_and_pending_addresses(
+    api_client, smtp_mailer, verified_user
+):
+    signup(api_client, email="pending@example.com")
+    with time_machine.travel(time.time() + 61, tick=False):
+        answers = [
+            api_client.post(RESEND, {"email": email}, format="json")
+            for email in ("pending@example.com", "nobody@example.com", verified_user.email)
+        ]
+    assert {a.status_code for a in answers} == {HTTPStatus.ACCEPTED}
+    assert len({a.content for a in answers}) == 1
+    recipients = [m["To"] for m in smtp_mailer.messages]
+    assert recipients == ["pending@example.com", "pending@example.com"]
+
+
+def test_resend_is_capped_per_address(api_client, smtp_mailer, settings):
+    signup(api_client)
+    start = time.time()
+    statuses = []
+    for minute in range(1, 7):
+        with time_machine.travel(start + minute * 61, tick=False):
+            statuses.append(
+                api_client.post(RESEND, {"email": "ada@example.com"}, format="json").status_code
+            )
+    assert statuses[:4] == [HTTPStatus.ACCEPTED] * 4
+    assert HTTPStatus.TOO_MANY_REQUESTS in statuses[4:]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "not-an-email", "password": PASSPHRASE}, "email"),
+        ({"email": "ada@", "password": PASSPHRASE}, "email"),
+        ({"email": "ada\x00@example.com", "password": PASSPHRASE}, "email"),
+        ({"email": "a" * 250 + "@example.com", "password": PASSPHRASE}, "email"),
+        ({"email": "ada@example.com"}, "password"),
+        ({"email": "ada@example.com", "password": None}, "password"),
+        ({"email": "ada@example.com", "password": 1234567890}, "password"),
+        ({"email": "ada@example.com", "password": ["x"]}, "password"),
+        ({"email": "ada@example.com", "password": "short"}, "password"),
+        ({"email": "ada@example.com", "password": "password123"}, "password"),
+        ({"email": "ada.lovelace@example.com", "password": "ada.lovelace"}, "password"),
+        ({"email": "ada@example.com", "password": "x" * 5000}, "password"),
+        (
+            {"email": "ada@example.com", "password": PASSPHRASE, "display_name": "x" * 151},
+            "display_name",
+        ),
+        ({"password": PASSPHRASE}, "email"),
+    ],
+)
+def test_bad_signups_are_refused_per_field_and_store_nothing(api_client, smtp_mailer, body, field):
+    response = api_client.post(SIGNUP, body, format="json")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "validation_error"
+    assert field in response.json()["errors"]
+    assert not User.objects.exists()
+    assert smtp_mailer.messages == []
+
+
+def test_password_errors_carry_their_codes(api_client, db):
+    response = signup(api_client, password="short")
+    codes = {error["code"] for error in response.json()["errors"]["password"]}
+    assert "password_too_short" in codes
+
+
+def test_addresses_are_normalised_before_storage(api_client, smtp_mailer):
+    signup(api_client, email="  Ada@BÜCHER.Example ")
+    assert User.objects.get().email == "Ada@xn--bcher-kva.example"
+    assert smtp_mailer.messages[0]["To"] == "Ada@xn--bcher-kva.example"
+    code = code_in(smtp_mailer.messages[0])
+    assert verify(api_client, code, email="ada@bücher.example").status_code == HTTPStatus.OK
+
+
+def test_a_long_passphrase_is_accepted(api_client, smtp_mailer):
+    assert signup(api_client, password="w" * 3 + " ".join(["tangerine"] * 12)).status_code == 202
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_signups_in_different_case_create_one_user(settings):
+    from keyhouse.accounts.services.signup import signup as signup_service
+
+    emails = ["Race@example.com", "race@EXAMPLE.com", "RACE@example.com", "race@example.com"]
+    barrier = threading.Barrier(len(emails))
+    errors: list[Exception] = []
+
+    def worker(email: str) -> None:
+        barrier.wait()
+        try:
+            signup_service(email=email, password=PASSPHRASE, display_name="", client=CLIENT)
+        except Exception as exc:  # a 429 from the cooldown is an answer, not a duplicate
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(email,)) for email in emails]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert User.objects.filter(email__iexact="race@example.com").count() == 1
+    assert all(getattr(error, "status", None) == HTTPStatus.TOO_MANY_REQUESTS for error in errors)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditEvent(models.Model):
+    """One security-relevant event: who, from where, when, and a small secret-free detail."""
+
+    class Type(models.TextChoices):
+        SIGNED_UP = "signed_up", _("Signed up")
+        EMAIL_VERIFIED = "email_verified", _("Email verified")
+        CODE_SENT = "code_sent", _("Code sent")
+        CODE_CHECK_FAILED = "code_check_failed", _("Code check failed")
+        LOGIN_SUCCEEDED = "login_succeeded", _("Login succeeded")
+        LOGIN_FAILED = "login_failed", _("Login failed")
+        REFRESH_REUSED = "refresh_reused", _("Refresh token reused")
+        LOGOUT = "logout", _("Logout")
+        SESSION_REVOKED = "session_revoked", _("Session revoked")
+        SIGNING_KEY_ROTATED = "signing_key_rotated", _("Signing key rotated")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=40, choices=Type.choices, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from typing import Any
+
+from keyhouse.audit.models import AuditEvent
+from keyhouse.core.http import ClientInfo
+
+
+def audit_record(
+    *,
+    type: AuditEvent.Type,
+    user_id: Any = None,
+    client: ClientInfo | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Record a security event. The detail must never hold a password, code or token."""
+    return AuditEvent.objects.create(
+        type=type,
+        user_id=user_id,
+        ip=client.ip if client else None,
+        user_agent=client.user_agent if client else "",
+        detail=detail or {},
+    )

@@ -1,0 +1,200 @@
+"""Issue and verify one-time codes, one engine for every purpose.
+
+A code is stored only as an HMAC whose salt names its purpose and target, so a code
+sent to verify one address can neither verify another nor reset a password. Limits
+live in the cache (keyhouse.core.ratelimit) and are checked before anything is
+written: a refused request leaves the code already sent usable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http import HTTPStatus
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from keyhouse.codes.models import OneTimeCode, Purpose
+from keyhouse.core.crypto import keyed_hash, keyed_hash_matches, random_digits
+from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.ratelimit import RateLimited, cooldown_start, parse_rate, ratelimit_hit
+
+
+class CodeCooldown(RateLimited):
+    code = "code_cooldown"
+    message = _("A code was sent moments ago. Wait a little before asking for another.")
+
+
+class CodeInvalid(KeyhouseError):
+    code = "code_invalid"
+    status = HTTPStatus.BAD_REQUEST
+    message = _("The code is not valid.")
+
+
+class CodeExpired(KeyhouseError):
+    code = "code_expired"
+    status = HTTPStatus.BAD_REQUEST
+    message = _("The code has expired. Ask for a new one.")
+
+
+class CodeExhausted(KeyhouseError):
+    code = "code_attempts_exceeded"
+    status = HTTPStatus.BAD_REQUEST
+    message = _("The code was entered wrong too many times. Ask for a new one.")
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    """A new code: ``code`` is the plaintext, handed out once for delivery and never stored."""
+
+    record: OneTimeCode
+    code: str = field(repr=False)
+
+    @property
+    def expires_minutes(self) -> int:
+        return math.ceil((self.record.expires_at - self.record.created_at).total_seconds() / 60)
+
+
+def _canonical_target(target: str) -> str:
+    """Compare targets case-insensitively, as user emails are, and limit them as one."""
+    return target.strip().lower()
+
+
+def _salt(purpose: str, target: str) -> str:
+    return f"keyhouse.codes.{purpose}:{target}"
+
+
+def code_limits_hit(*, purpose: Purpose | str, target: str, ip: str | None = None) -> None:
+    """Count a request for a code against the limits on sending codes; refuse it with 429.
+
+    ``code_issue`` calls this first. Call it alone where a request must cost what a
+    code request costs without issuing a code, so that the answer does not tell
+    whether an account exists.
+
+    The per-IP cap comes first so that a client over it charges no target. The
+    cooldown comes before the per-target cap so that impatient resends do not use up
+    the hour. The per-target cap spans all purposes: it bounds the messages any one
+    address or number receives.
+    """
+    purpose = Purpose(purpose)
+    target = _canonical_target(target)
+    if ip:
+        result = ratelimit_hit(
+            scope="codes.issue.ip", key=ip, rate=parse_rate(settings.KEYHOUSE_CODE_RATE_PER_IP)
+        )
+        if not result.allowed:
+            raise RateLimited(retry_after=result.retry_after)
+    wait = cooldown_start(
+        scope="codes.issue.cooldown",
+        key=f"{purpose}:{target}",
+        seconds=settings.KEYHOUSE_CODE_RESEND_COOLDOWN,
+    )
+    if wait:
+        raise CodeCooldown(retry_after=wait)
+    result = ratelimit_hit(
+        scope="codes.issue.target",
+        key=target,
+        rate=parse_rate(settings.KEYHOUSE_CODE_RATE_PER_TARGET),
+    )
+    if not result.allowed:
+        raise RateLimited(retry_after=result.retry_after)
+
+
+def code_issue(
+    *,
+    purpose: Purpose | str,
+    target: str,
+    user: AbstractBaseUser | None = None,
+    ip: str | None = None,
+) -> IssuedCode:
+    """Issue a code for ``purpose`` to send to ``target``, replacing older live ones.
+
+    Raises CodeCooldown (429) while the resend cooldown of this purpose and target
+    runs, and RateLimited (429) over the hourly cap per target or per client ``ip``;
+    both carry ``retry_after``.
+    """
+    purpose = Purpose(purpose)
+    target = _canonical_target(target)
+    code_limits_hit(purpose=purpose, target=target, ip=ip)
+    code = random_digits(settings.KEYHOUSE_CODE_LENGTH)
+    now = timezone.now()
+    with transaction.atomic():
+        OneTimeCode.objects.filter(
+            purpose=purpose, target=target, consumed_at__isnull=True, invalidated_at__isnull=True
+        ).update(invalidated_at=now, updated_at=now)
+        record = OneTimeCode.objects.create(
+            purpose=purpose,
+            target=target,
+            user=user,
+            code_hash=keyed_hash(code, salt=_salt(purpose, target)),
+            expires_at=now + timedelta(seconds=settings.KEYHOUSE_CODE_TTL),
+        )
+    return IssuedCode(record=record, code=code)
+
+
+def _code_try(*, record: OneTimeCode | None, code: str, now: datetime) -> KeyhouseError | None:
+    """Check ``code`` against the locked ``record``, saving the outcome; return the error."""
+    if record is None:
+        return CodeInvalid()
+    max_attempts = settings.KEYHOUSE_CODE_MAX_ATTEMPTS
+    if record.attempts >= max_attempts:
+        return CodeExhausted()
+    if record.expires_at <= now:
+        return CodeExpired()
+    if not keyed_hash_matches(code, record.code_hash, salt=_salt(record.purpose, record.target)):
+        record.attempts += 1
+        record.save(update_fields=["attempts", "updated_at"])
+        tries_left = max_attempts - record.attempts
+        return CodeInvalid(extra={"tries_left": tries_left}) if tries_left else CodeExhausted()
+    record.consumed_at = now
+    record.save(update_fields=["consumed_at", "updated_at"])
+    return None
+
+
+def code_verify(*, purpose: Purpose | str, target: str, code: str) -> OneTimeCode:
+    """Consume the live code for ``purpose`` and ``target`` if ``code`` matches it.
+
+    Raises CodeInvalid (400, with ``tries_left`` after a wrong guess, without it when
+    no code is live), CodeExpired (400) or CodeExhausted (400) once the wrong tries
+    reach KEYHOUSE_CODE_MAX_ATTEMPTS, after which even the right code fails.
+
+    The newest live row is locked, so of two requests with one code only one
+    consumes it. A wrong try must stay counted although an error follows, so the
+    check commits first and the error is raised after: call this outside any
+    transaction that an error would roll back, or wrong tries would go uncounted.
+    """
+    purpose = Purpose(purpose)
+    target = _canonical_target(target)
+    with transaction.atomic():
+        record = (
+            OneTimeCode.objects.select_for_update()
+            .filter(
+                purpose=purpose,
+                target=target,
+                consumed_at__isnull=True,
+                invalidated_at__isnull=True,
+            )
+            .order_by("-created_at")
+            .first()
+        )
+        error = _code_try(record=record, code="".join(code.split()), now=timezone.now())
+    if error is not None:
+        raise error
+    return record
+
+
+def code_purge_expired(*, now: datetime | None = None) -> int:
+    """Delete codes that expired more than KEYHOUSE_CODE_RETENTION_DAYS ago; return how many.
+
+    Every code is dead by its expiry, consumed and replaced ones earlier, so expiry
+    alone decides; the retention keeps recent codes for support questions.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.KEYHOUSE_CODE_RETENTION_DAYS)
+    with transaction.atomic():
+        deleted, _by_model = OneTimeCode.objects.filter(expires_at__lt=cutoff).delete()
+    return deleted

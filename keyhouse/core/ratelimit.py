@@ -1,0 +1,134 @@
+"""Fixed-window rate limits and cooldowns counted in the Django cache.
+
+A rate such as "5/h" allows 5 hits in each clock-aligned hour. A hit is one
+``cache.add`` (create the window's counter at 0 if missing) and one ``cache.incr``,
+both atomic in Redis and in the in-process cache, so any number of threads or app
+servers sharing the cache let at most ``limit`` hits through a window. Cache keys
+carry a SHA-256 of the limited value, never the value: email addresses, phone
+numbers and IP addresses are not written to the cache in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from django.core.cache import cache
+from django.utils.translation import gettext_lazy as _
+
+from keyhouse.core.exceptions import KeyhouseError
+
+_RATE = re.compile(r"(?P<limit>\d+)/(?P<count>[1-9]\d*)?(?P<unit>[smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Keeps a window's counter a little past the window's end, so that a hit computed
+# just before the end still finds its counter when it increments it.
+_EXPIRY_SLACK = 5
+
+
+class RateLimited(KeyhouseError):
+    code = "rate_limited"
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    message = _("Too many requests. Try again later.")
+
+    def __init__(self, message: str | None = None, *, retry_after: int) -> None:
+        super().__init__(
+            message,
+            headers={"Retry-After": str(retry_after)},
+            extra={"retry_after": retry_after},
+        )
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    period: int
+
+
+@dataclass(frozen=True)
+class RateLimitResult:
+    allowed: bool
+    remaining: int
+    retry_after: int
+
+
+def parse_rate(rate: str) -> Rate:
+    """Parse "5/h" (5 an hour) or "10/15m" (10 per 15 minutes); units are s, m, h, d."""
+    match = _RATE.fullmatch(rate.replace(" ", ""))
+    if match is None:
+        raise ValueError(f"Invalid rate {rate!r}: write it like '5/h' or '10/15m'.")
+    period = int(match["count"] or 1) * _UNIT_SECONDS[match["unit"]]
+    return Rate(limit=int(match["limit"]), period=period)
+
+
+def _key(scope: str, key: str, *parts: object) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return ":".join(["ratelimit", scope, digest, *map(str, parts)])
+
+
+def _window(scope: str, key: str, rate: Rate) -> tuple[str, int]:
+    """Return the cache key of the current window's counter and the seconds it has left."""
+    now = time.time()
+    number = int(now // rate.period)
+    seconds_left = max(1, math.ceil((number + 1) * rate.period - now))
+    return _key(scope, key, rate.period, number), seconds_left
+
+
+def ratelimit_hit(*, scope: str, key: str, rate: Rate) -> RateLimitResult:
+    """Count one hit on ``key`` and say whether it is within ``rate``.
+
+    Refused hits are counted too, so hammering a limit does not shorten the wait.
+    ``retry_after`` is the number of seconds until the window ends.
+    """
+    counter, seconds_left = _window(scope, key, rate)
+    cache.add(counter, 0, timeout=seconds_left + _EXPIRY_SLACK)
+    count = cache.incr(counter)
+    return RateLimitResult(
+        allowed=count <= rate.limit,
+        remaining=max(0, rate.limit - count),
+        retry_after=seconds_left,
+    )
+
+
+def ratelimit_check(*, scope: str, key: str, rate: Rate) -> RateLimitResult:
+    """Say whether one more hit on ``key`` would be allowed, without counting it."""
+    counter, seconds_left = _window(scope, key, rate)
+    count = cache.get(counter, 0)
+    return RateLimitResult(
+        allowed=count < rate.limit,
+        remaining=max(0, rate.limit - count),
+        retry_after=seconds_left,
+    )
+
+
+def ratelimit_reset(*, scope: str, key: str, rate: Rate) -> None:
+    """Forget the hits on ``key`` in the current window (e.g. after a successful sign-in)."""
+    counter, _seconds_left = _window(scope, key, rate)
+    cache.delete(counter)
+
+
+def cooldown_start(*, scope: str, key: str, seconds: int) -> int:
+    """Start a cooldown of ``seconds`` on ``key``; return 0, or the seconds left of one running.
+
+    Unlike a window, a cooldown runs from the moment it starts. Its cache entry holds
+    its deadline, created with the atomic ``cache.add``, so of concurrent callers only
+    one starts it.
+    """
+    entry = _key(scope, key)
+    now = time.time()
+    if cache.add(entry, now + seconds, timeout=seconds):
+        return 0
+    deadline = cache.get(entry)
+    if deadline is not None and deadline > now:
+        return math.ceil(deadline - now)
+    # The entry outlived its deadline: the cache expires it on its own clock, which can
+    # trail this one. Claiming that deadline lets only one of the callers who saw it
+    # start the next cooldown.
+    if cache.add(f"{entry}:{deadline}", True, timeout=seconds):
+        cache.set(entry, now + seconds, timeout=seconds)
+        return 0
+    return seconds

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from http import HTTPStatus
+
+import pytest
+import time_machine
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+
+from keyhouse.core.ratelimit import (
+    Rate,
+    RateLimited,
+    cooldown_start,
+    parse_rate,
+    ratelimit_check,
+    ratelimit_hit,
+    ratelimit_reset,
+)
+
+# Twenty minutes into an hour, so hourly windows end 40 minutes later.
+START = datetime(2030, 1, 7, 9, 20, tzinfo=UTC)
+
+
+def stored_keys() -> str:
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        return str(backend._cache.get_client().keys("*"))
+    return str(list(backend._cache))
+
+
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [
+        ("5/h", Rate(limit=5, period=3600)),
+        ("10/15m", Rate(limit=10, period=900)),
+        ("3/s", Rate(limit=3, period=1)),
+        ("100/d", Rate(limit=100, period=86400)),
+        (" 20 / 2h ", Rate(limit=20, period=7200)),
+    ],
+)
+def test_parse_rate_reads_limit_and_period(text, rate):
+    assert parse_rate(text) == rate
+
+
+@pytest.mark.parametrize("text", ["5", "5/", "/h", "5/w", "5/0m", "-1/h", "five/h"])
+def test_parse_rate_refuses_malformed_rates(text):
+    with pytest.raises(ValueError, match="Invalid rate"):
+        parse_rate(text)
+
+
+@time_machine.travel(START, tick=False)
+def test_hits_beyond_the_limit_are_refused_until_the_window_ends():
+    rate = parse_rate("3/h")
+    results = [ratelimit_hit(scope="test", key="ada@example.com", rate=rate) for _ in range(4)]
+    assert [result.allowed for result in results] == [True, True, True, False]
+    assert [result.remaining for result in results] == [2, 1, 0, 0]
+    assert results[-1].retry_after == 40 * 60
+
+
+def test_the_next_window_starts_a_new_count():
+    rate = parse_rate("1/h")
+    with time_machine.travel(START, tick=False) as traveller:
+        assert ratelimit_hit(scope="test", key="k", rate=rate).allowed
+        assert not ratelimit_hit(scope="test", key="k", rate=rate).allowed
+        traveller.shift(40 * 60)
+        assert ratelimit_hit(scope="test", key="k", rate=rate).allowed
+
+
+@time_machine.travel(START, tick=False)
+def test_scopes_and_keys_are_counted_apart():
+    rate = parse_rate("1/h")
+    assert ratelimit_hit(scope="a", key="k", rate=rate).allowed
+    assert ratelimit_hit(scope="b", key="k", rate=rate).allowed
+    assert ratelimit_hit(scope="a", key="other", rate=rate).allowed
+    assert not ratelimit_hit(scope="a", key="k", rate=rate).allowed
+
+
+@time_machine.travel(START, tick=False)
+def test_check_peeks_without_counting_and_reset_forgets():
+    rate = parse_rate("2/h")
+    ratelimit_hit(scope="login", key="ip", rate=rate)
+    assert ratelimit_check(scope="login", key="ip", rate=rate).remaining == 1
+    ratelimit_hit(scope="login", key="ip", rate=rate)
+    assert not ratelimit_check(scope="login", key="ip", rate=rate).allowed
+    ratelimit_reset(scope="login", key="ip", rate=rate)
+    assert ratelimit_check(scope="login", key="ip", rate=rate).remaining == 2
+
+
+@time_machine.travel(START, tick=False)
+def test_cache_keys_hold_a_hash_of_the_key_not_the_key():
+    rate = parse_rate("1/h")
+    ratelimit_hit(scope="codes", key="ada@example.com", rate=rate)
+    cooldown_start(scope="codes", key="ada@example.com", seconds=60)
+    keys = stored_keys()
+    assert "ratelimit:codes:" in keys
+    assert "ada@example.com" not in keys
+
+
+@time_machine.travel(START, tick=False)
+def test_concurrent_hits_never_exceed_the_limit():
+    rate = parse_rate("10/h")
+    barrier = threading.Barrier(20)
+    allowed: list[bool] = []
+
+    def hammer() -> None:
+        barrier.wait()
+        allowed.extend(ratelimit_hit(scope="race", key="k", rate=rate).allowed for _ in range(5))
+
+    threads = [threading.Thread(target=hammer) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(allowed) == 100
+    assert allowed.count(True) == 10
+
+
+def test_cooldown_runs_from_its_start_not_from_a_window():
+    with time_machine.travel(START, tick=False) as traveller:
+        traveller.shift(59)  # one second before a minute boundary
+        assert cooldown_start(scope="resend", key="k", seconds=60) == 0
+        traveller.shift(2)
+        assert cooldown_start(scope="resend", key="k", seconds=60) == 58
+        traveller.shift(58)
+        assert cooldown_start(scope="resend", key="k", seconds=60) == 0
+
+
+@time_machine.travel(START, tick=False)
+def test_concurrent_callers_start_one_cooldown():
+    barrier = threading.Barrier(10)
+    waits: list[int] = []
+
+    def start() -> None:
+        barrier.wait()
+        waits.append(cooldown_start(scope="race", key="k", seconds=60))
+
+    threads = [threading.Thread(target=start) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(waits) == [0] + [60] * 9
+
+
+def test_rate_limited_is_a_429_with_retry_after():
+    error = RateLimited(retry_after=42)
+    assert error.status == HTTPStatus.TOO_MANY_REQUESTS
+    assert error.code == "rate_limited"
+    assert error.headers == {"Retry-After": "42"}
+    assert error.extra == {"retry_after": 42}

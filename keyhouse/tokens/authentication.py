@@ -1,0 +1,89 @@
+"""Bearer authentication for DRF: verify the access token without a database query."""
+
+from __future__ import annotations
+
+import uuid
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+
+from keyhouse.tokens import jwt
+from keyhouse.tokens.keys import keyring_find
+from keyhouse.tokens.services import session_is_revoked
+
+
+class TokenUser:
+    """The caller named by a verified access token.
+
+    ``id``, ``pk`` and ``session_id`` come from the token; any other attribute loads the
+    user from the database on first use, so views that need only the id cost no query.
+    """
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, claims: dict[str, Any]) -> None:
+        self.id = self.pk = uuid.UUID(claims["sub"])
+        self.session_id = uuid.UUID(claims["sid"])
+        self.claims = claims
+
+    @cached_property
+    def user(self) -> Any:
+        try:
+            return get_user_model().objects.get(pk=self.pk, is_active=True)
+        except get_user_model().DoesNotExist as exc:
+            raise AuthenticationFailed(
+                _("The account of this token no longer exists."), code="token_invalid"
+            ) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.user, name)
+
+    def __str__(self) -> str:
+        return str(self.pk)
+
+
+class BearerAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <access token>`` (RFC 6750)."""
+
+    keyword = b"bearer"
+
+    def authenticate(self, request: Request) -> tuple[TokenUser, dict[str, Any]] | None:
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise AuthenticationFailed(
+                _("The Authorization header must be 'Bearer <token>'."), code="token_invalid"
+            )
+        try:
+            token = parts[1].decode("ascii")
+            claims = jwt.decode(
+                token,
+                find_key=keyring_find,
+                issuer=settings.KEYHOUSE_JWT_ISSUER,
+                audience=settings.KEYHOUSE_JWT_AUDIENCE,
+                leeway=settings.KEYHOUSE_JWT_LEEWAY,
+            )
+        except UnicodeDecodeError as exc:
+            raise AuthenticationFailed(
+                _("The access token is malformed."), "token_invalid"
+            ) from exc
+        except jwt.TokenError as exc:
+            raise AuthenticationFailed(exc.message, code=exc.code) from exc
+        if settings.KEYHOUSE_JWT_CHECK_REVOCATION and session_is_revoked(session_id=claims["sid"]):
+            raise AuthenticationFailed(
+                _("The session has been signed out."), code="session_revoked"
+            )
+        return TokenUser(claims), claims
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="keyhouse"'

@@ -1,0 +1,208 @@
+"""Signing keys: generation, import, encryption at rest, and the in-process keyring.
+
+Verifying a bearer token must not touch the database, so each process keeps the
+published keys in memory for KEYHOUSE_KEYRING_TTL seconds, and reloads them early when a
+token names a key it does not know (a key rotated in by another process) at most once
+every few seconds, so a flood of made-up key ids cannot turn into database load.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+from keyhouse.tokens.models import SigningKey
+
+ALGORITHMS = ("RS256", "ES256", "EdDSA")
+UNKNOWN_KID_RELOAD_INTERVAL = 5.0
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+
+_JWK_MEMBERS = {
+    "RSA": ("e", "kty", "n"),
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+}
+
+
+class SigningKeyError(ValueError):
+    """A key that cannot be used: wrong type, wrong curve, unreadable PEM."""
+
+
+def generate_private_key(algorithm: str) -> PrivateKey:
+    if algorithm == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise SigningKeyError(
+        f"Unsupported algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}."
+    )
+
+
+def algorithm_for(key: PrivateKey) -> str:
+    """Name the JWS algorithm a private key signs with (RFC 7518, RFC 8037)."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < 2048:
+            raise SigningKeyError("RSA keys must have at least 2048 bits.")
+        return "RS256"
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise SigningKeyError("EC keys must be on the P-256 curve (ES256).")
+        return "ES256"
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "EdDSA"
+    raise SigningKeyError("Signing keys must be RSA, EC P-256 or Ed25519.")
+
+
+def load_private_key_pem(pem: bytes) -> PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise SigningKeyError("Not an unencrypted PEM private key.") from exc
+    algorithm_for(key)
+    return key  # type: ignore[return-value]
+
+
+def private_key_pem(key: PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def public_jwk(key: PrivateKey) -> dict[str, Any]:
+    """Return the public JWK with ``kid`` set to its RFC 7638 thumbprint."""
+    algorithm = algorithm_for(key)
+    converter = {"RS256": RSAAlgorithm, "ES256": ECAlgorithm, "EdDSA": OKPAlgorithm}[algorithm]
+    jwk: dict[str, Any] = converter.to_jwk(key.public_key(), as_dict=True)
+    canonical = json.dumps(
+        {name: jwk[name] for name in _JWK_MEMBERS[jwk["kty"]]}, separators=(",", ":")
+    )
+    thumbprint = hashlib.sha256(canonical.encode()).digest()
+    kid = base64.urlsafe_b64encode(thumbprint).rstrip(b"=").decode()
+    return {**jwk, "kid": kid, "alg": algorithm, "use": "sig"}
+
+
+def _fernet() -> MultiFernet:
+    """Encrypt with SECRET_KEY; decrypt with it or any of SECRET_KEY_FALLBACKS."""
+    keys = []
+    for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
+        derived = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"keyhouse.tokens.signing-key"
+        ).derive(secret.encode())
+        keys.append(Fernet(base64.urlsafe_b64encode(derived)))
+    return MultiFernet(keys)
+
+
+def encrypt_private_key(key: PrivateKey) -> str:
+    return _fernet().encrypt(private_key_pem(key)).decode()
+
+
+def decrypt_private_key(stored: str) -> PrivateKey:
+    try:
+        return load_private_key_pem(_fernet().decrypt(stored.encode()))
+    except InvalidToken as exc:
+        raise SigningKeyError(
+            "A signing key cannot be decrypted: SECRET_KEY changed without the old key in "
+            "SECRET_KEY_FALLBACKS."
+        ) from exc
+
+
+@dataclass(frozen=True)
+class VerifyKey:
+    kid: str
+    algorithm: str
+    public_key: PublicKey
+
+
+@dataclass(frozen=True)
+class Signer:
+    kid: str
+    algorithm: str
+    private_key: PrivateKey
+
+
+@dataclass
+class Keyring:
+    signer: Signer | None
+    verify_keys: dict[str, VerifyKey]
+    jwks: list[dict[str, Any]]
+    loaded_at: float = field(default_factory=time.monotonic)
+
+
+def published_keys():
+    """Keys to publish: the live ones and those retired too recently for their tokens to expire."""
+    horizon = timezone.now() - timedelta(
+        seconds=settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME + settings.KEYHOUSE_JWT_LEEWAY
+    )
+    return SigningKey.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=horizon))
+
+
+def _load_keyring() -> Keyring:
+    signer = None
+    verify_keys: dict[str, VerifyKey] = {}
+    jwks = []
+    for row in published_keys().order_by("-created_at"):
+        private_key = decrypt_private_key(row.private_key)
+        verify_keys[row.kid] = VerifyKey(row.kid, row.algorithm, private_key.public_key())
+        jwks.append(row.public_jwk)
+        if signer is None and row.retired_at is None:
+            signer = Signer(row.kid, row.algorithm, private_key)
+    return Keyring(signer=signer, verify_keys=verify_keys, jwks=jwks)
+
+
+_lock = threading.Lock()
+_keyring: Keyring | None = None
+_last_unknown_kid_reload = 0.0
+
+
+def keyring() -> Keyring:
+    """Return this process's keyring, reloading it after KEYHOUSE_KEYRING_TTL seconds."""
+    global _keyring
+    current = _keyring
+    if current is None or time.monotonic() - current.loaded_at > settings.KEYHOUSE_KEYRING_TTL:
+        with _lock:
+            _keyring = current = _load_keyring()
+    return current
+
+
+def keyring_find(kid: str) -> VerifyKey | None:
+    """Find a verification key, reloading once in a while for a kid not seen yet."""
+    global _keyring, _last_unknown_kid_reload
+    found = keyring().verify_keys.get(kid)
+    if found is not None:
+        return found
+    now = time.monotonic()
+    if now - _last_unknown_kid_reload < UNKNOWN_KID_RELOAD_INTERVAL:
+        return None
+    with _lock:
+        _last_unknown_kid_reload = now
+        _keyring = _load_keyring()
+        return _keyring.verify_keys.get(kid)
+
+
+def keyring_clear() -> None:
+    """Forget the keyring so the next use reloads it (after a rotation in this process)."""
+    global _keyring, _last_unknown_kid_reload
+    with _lock:
+        _keyring = None
+        _last_unknown_kid_reload = 0.0

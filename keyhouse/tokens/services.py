@@ -1,0 +1,308 @@
+"""Login sessions, refresh-token rotation, access tokens and signing-key rotation."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from http import HTTPStatus
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from keyhouse.audit.models import AuditEvent
+from keyhouse.audit.services import audit_record
+from keyhouse.core.crypto import keyed_hash, random_secret
+from keyhouse.core.exceptions import KeyhouseError, ServiceUnavailable
+from keyhouse.core.http import ClientInfo
+from keyhouse.tokens import jwt, keys
+from keyhouse.tokens.models import LoginSession, RefreshToken, SigningKey
+
+REFRESH_HASH_SALT = "keyhouse.tokens.refresh.hash"
+REFRESH_SUCCESSOR_SALT = "keyhouse.tokens.refresh.successor"
+REVOKED_SESSION_KEY = "keyhouse:revoked-session:{}"
+
+
+class RefreshTokenInvalid(KeyhouseError):
+    code = "refresh_token_invalid"
+    status = HTTPStatus.UNAUTHORIZED
+    message = _("The refresh token is not valid.")
+
+
+class RefreshTokenReused(KeyhouseError):
+    code = "refresh_token_reused"
+    status = HTTPStatus.UNAUTHORIZED
+    message = _("The refresh token was already used; the session has been ended for safety.")
+
+
+class SessionExpired(KeyhouseError):
+    code = "session_expired"
+    status = HTTPStatus.UNAUTHORIZED
+    message = _("The session has expired. Sign in again.")
+
+
+class SessionRevoked(KeyhouseError):
+    code = "session_revoked"
+    status = HTTPStatus.UNAUTHORIZED
+    message = _("The session has been signed out. Sign in again.")
+
+
+class SigningKeyMissing(ServiceUnavailable):
+    code = "signing_key_missing"
+    message = _("No signing key is configured. Run 'manage.py rotate_signing_key'.")
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    session: LoginSession
+
+    @property
+    def user(self) -> Any:
+        return self.session.user
+
+
+def _refresh_hash(secret: str) -> str:
+    return keyed_hash(secret, salt=REFRESH_HASH_SALT)
+
+
+def _refresh_successor(secret: str) -> str:
+    """Derive the token that replaces ``secret``.
+
+    Deriving it (instead of drawing a fresh random one) lets a request that presents an
+    already-rotated token within the grace window get the very same successor back
+    without the successor being stored anywhere in clear.
+    """
+    return keyed_hash(secret, salt=REFRESH_SUCCESSOR_SALT)
+
+
+def access_token_issue(*, session: LoginSession, now: datetime | None = None) -> str:
+    """Sign an access token for a session (RFC 9068 claims plus verification status)."""
+    signer = keys.keyring().signer
+    if signer is None:
+        raise SigningKeyMissing
+    user = session.user
+    issued_at = int((now or timezone.now()).timestamp())
+    claims = {
+        "iss": settings.KEYHOUSE_JWT_ISSUER,
+        "aud": settings.KEYHOUSE_JWT_AUDIENCE,
+        "sub": str(user.pk),
+        "sid": str(session.pk),
+        "iat": issued_at,
+        "nbf": issued_at,
+        "exp": issued_at + settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME,
+        "jti": uuid.uuid4().hex,
+        "amr": session.amr,
+        "email_verified": user.email_verified_at is not None,
+        "phone_verified": user.phone_verified_at is not None,
+    }
+    return jwt.encode(claims, signer=signer)
+
+
+def _token_pair(session: LoginSession, refresh_token: str, now: datetime) -> TokenPair:
+    return TokenPair(
+        access_token=access_token_issue(session=session, now=now),
+        expires_in=settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME,
+        refresh_token=refresh_token,
+        session=session,
+    )
+
+
+@transaction.atomic
+def session_start(*, user: Any, amr: list[str], client: ClientInfo) -> TokenPair:
+    """Open a session for a user who just proved who they are, and issue its tokens."""
+    now = timezone.now()
+    session = LoginSession.objects.create(
+        user=user,
+        amr=amr,
+        last_refreshed_at=now,
+        authenticated_at=now,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        expires_at=now + timedelta(seconds=settings.KEYHOUSE_SESSION_ABSOLUTE_LIFETIME),
+    )
+    secret = random_secret()
+    RefreshToken.objects.create(session=session, token_hash=_refresh_hash(secret))
+    get_user_model().objects.filter(pk=user.pk).update(last_login=now)
+    return _token_pair(session, secret, now)
+
+
+def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
+    """Exchange a refresh token for a new pair, rotating it.
+
+    The token row is locked, so of two concurrent refreshes one rotates and the other
+    then sees a token rotated within the grace window and gets the same successor:
+    a session never forks. A rotated token presented after the window is a replay,
+    and ends the session (reuse detection, RFC 9700 section 4.14.2).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        token = (
+            RefreshToken.objects.select_for_update(of=("self",))
+            .select_related("session__user")
+            .filter(token_hash=_refresh_hash(refresh_token))
+            .first()
+        )
+        if token is None:
+            raise RefreshTokenInvalid
+        session = token.session
+        if session.revoked_at is not None or not session.user.is_active:
+            raise SessionRevoked
+        if not session.is_live(now):
+            raise SessionExpired
+        successor = _refresh_successor(refresh_token)
+        if token.rotated_at is None:
+            token.rotated_at = now
+            token.save(update_fields=["rotated_at"])
+            RefreshToken.objects.create(session=session, token_hash=_refresh_hash(successor))
+            session.last_refreshed_at = now
+            session.ip = client.ip
+            session.user_agent = client.user_agent
+            session.save(update_fields=["last_refreshed_at", "ip", "user_agent"])
+            return _token_pair(session, successor, now)
+        if now - token.rotated_at <= timedelta(seconds=settings.KEYHOUSE_REFRESH_GRACE_PERIOD):
+            return _token_pair(session, successor, now)
+        session_revoke(session=session, reason="refresh_reused", client=client)
+        audit_record(
+            type=AuditEvent.Type.REFRESH_REUSED,
+            user_id=session.user_id,
+            client=client,
+            detail={"session": str(session.pk)},
+        )
+    raise RefreshTokenReused
+
+
+def _revocation_list_add(session_ids: list[uuid.UUID]) -> None:
+    # An access token lives at most this long, so the entry may expire with it.
+    timeout = settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME + settings.KEYHOUSE_JWT_LEEWAY
+    cache.set_many({REVOKED_SESSION_KEY.format(sid): 1 for sid in session_ids}, timeout)
+
+
+def session_is_revoked(*, session_id: str) -> bool:
+    """Ask the revocation list (one cache read) whether a session was ended."""
+    try:
+        return cache.get(REVOKED_SESSION_KEY.format(session_id)) is not None
+    except Exception as exc:
+        raise ServiceUnavailable from exc
+
+
+def _revoke(
+    sessions: QuerySet[LoginSession],
+    *,
+    user_id: uuid.UUID,
+    reason: str,
+    client: ClientInfo | None,
+) -> int:
+    """End the live sessions among ``sessions``: refresh tokens stop, access tokens are refused."""
+    session_ids = list(
+        sessions.select_for_update().filter(revoked_at__isnull=True).values_list("pk", flat=True)
+    )
+    if not session_ids:
+        return 0
+    LoginSession.objects.filter(pk__in=session_ids).update(
+        revoked_at=timezone.now(), revoke_reason=reason
+    )
+    _revocation_list_add(session_ids)
+    audit_record(
+        type=AuditEvent.Type.SESSION_REVOKED,
+        user_id=user_id,
+        client=client,
+        detail={"sessions": [str(sid) for sid in session_ids], "reason": reason},
+    )
+    return len(session_ids)
+
+
+@transaction.atomic
+def session_revoke(*, session: LoginSession, reason: str, client: ClientInfo | None = None) -> int:
+    """End one session; return 1, or 0 if it had already ended."""
+    return _revoke(
+        LoginSession.objects.filter(pk=session.pk),
+        user_id=session.user_id,
+        reason=reason,
+        client=client,
+    )
+
+
+@transaction.atomic
+def session_revoke_all(
+    *,
+    user_id: uuid.UUID,
+    reason: str,
+    client: ClientInfo | None = None,
+    keep_session_id: uuid.UUID | None = None,
+) -> int:
+    """End every live session of a user, except ``keep_session_id``; return how many."""
+    sessions = LoginSession.objects.filter(user_id=user_id)
+    if keep_session_id is not None:
+        sessions = sessions.exclude(pk=keep_session_id)
+    return _revoke(sessions, user_id=user_id, reason=reason, client=client)
+
+
+LOGOUT_SCOPES = ("current", "others", "all")
+
+
+@transaction.atomic
+def session_logout(
+    *, user_id: uuid.UUID, session_id: uuid.UUID, scope: str, client: ClientInfo
+) -> int:
+    """Sign out of this session, of every other one, or of all; return how many ended."""
+    if scope == "current":
+        ended = _revoke(
+            LoginSession.objects.filter(pk=session_id, user_id=user_id),
+            user_id=user_id,
+            reason="logout",
+            client=client,
+        )
+    else:
+        ended = session_revoke_all(
+            user_id=user_id,
+            reason=f"logout_{scope}",
+            client=client,
+            keep_session_id=session_id if scope == "others" else None,
+        )
+    audit_record(
+        type=AuditEvent.Type.LOGOUT,
+        user_id=user_id,
+        client=client,
+        detail={"scope": scope, "ended": ended},
+    )
+    return ended
+
+
+@transaction.atomic
+def signing_key_rotate(*, algorithm: str | None = None, pem: bytes | None = None) -> SigningKey:
+    """Make a new key the signer; older keys stay published until their tokens expire.
+
+    With ``pem`` the operator's own private key is imported, otherwise a key is made
+    for ``algorithm`` (KEYHOUSE_JWT_ALGORITHM by default).
+    """
+    private_key = (
+        keys.load_private_key_pem(pem)
+        if pem is not None
+        else keys.generate_private_key(algorithm or settings.KEYHOUSE_JWT_ALGORITHM)
+    )
+    jwk = keys.public_jwk(private_key)
+    if SigningKey.objects.filter(kid=jwk["kid"]).exists():
+        raise keys.SigningKeyError(f"The key {jwk['kid']} is already in the keyring.")
+    SigningKey.objects.filter(retired_at__isnull=True).update(retired_at=timezone.now())
+    key = SigningKey.objects.create(
+        kid=jwk["kid"],
+        algorithm=jwk["alg"],
+        private_key=keys.encrypt_private_key(private_key),
+        public_jwk=jwk,
+    )
+    audit_record(
+        type=AuditEvent.Type.SIGNING_KEY_ROTATED, detail={"kid": key.kid, "alg": key.algorithm}
+    )
+    # Clear now for this transaction's own reads, and again once the new key is visible.
+    keys.keyring_clear()
+    transaction.on_commit(keys.keyring_clear)
+    return key

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import io
+import time
+from http import HTTPStatus
+
+import jwt as pyjwt
+import pytest
+import time_machine
+from django.core.management import CommandError, call_command
+
+from keyhouse.conftest import CLIENT
+from keyhouse.tokens import keys
+from keyhouse.tokens.models import SigningKey
+from keyhouse.tokens.services import session_start, signing_key_rotate
+
+pytestmark = pytest.mark.django_db
+
+
+def jwks(client) -> dict:
+    response = client.get("/.well-known/jwks.json")
+    assert response.status_code == HTTPStatus.OK
+    return response.json()
+
+
+def test_jwks_publishes_the_public_key_with_cache_headers(client):
+    response = client.get("/.well-known/jwks.json")
+    assert response["Cache-Control"] == "public, max-age=300"
+    (jwk,) = response.json()["keys"]
+    assert jwk["kid"] == keys.keyring().signer.kid
+    assert (jwk["kty"], jwk["alg"], jwk["use"]) == ("RSA", "RS256", "sig")
+    assert {"n", "e"} <= set(jwk)
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & set(jwk)
+
+
+def test_discovery_document_points_at_the_jwks(client, settings):
+    settings.KEYHOUSE_JWT_ISSUER = "https://auth.example.com"
+    body = client.get("/.well-known/openid-configuration").json()
+    assert body["issuer"] == "https://auth.example.com"
+    assert body["jwks_uri"] == "https://auth.example.com/.well-known/jwks.json"
+    assert body["token_endpoint"] == "https://auth.example.com/api/v1/auth/token/refresh"
+    assert "RS256" in body["access_token_signing_alg_values_supported"]
+
+
+def test_private_keys_are_encrypted_at_rest():
+    stored = SigningKey.objects.get()
+    assert "PRIVATE KEY" not in stored.private_key
+    assert keys.decrypt_private_key(stored.private_key).public_key()
+
+
+def test_a_changed_secret_key_still_decrypts_with_the_old_one_in_fallbacks(settings):
+    stored = SigningKey.objects.get().private_key
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-brand-new-secret-key-" + "y" * 40
+    with pytest.raises(keys.SigningKeyError):
+        keys.decrypt_private_key(stored)
+    settings.SECRET_KEY_FALLBACKS = [old]
+    assert keys.decrypt_private_key(stored)
+
+
+def test_rotation_keeps_old_tokens_valid_until_they_expire(api_client, verified_user, settings):
+    old = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+    old_kid = pyjwt.get_unverified_header(old.access_token)["kid"]
+    new_key = signing_key_rotate(algorithm="ES256")
+    new = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+    assert pyjwt.get_unverified_header(new.access_token)["kid"] == new_key.kid
+    assert {jwk["kid"] for jwk in jwks(api_client)["keys"]} == {old_kid, new_key.kid}
+    for pair in (old, new):
+        response = api_client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")
+        assert response.status_code == HTTPStatus.OK
+
+    later = time.time() + settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME + settings.KEYHOUSE_JWT_LEEWAY + 1
+    with time_machine.travel(later, tick=False):
+        keys.keyring_clear()
+        assert [jwk["kid"] for jwk in jwks(api_client)["keys"]] == [new_key.kid]
+
+
+@pytest.mark.parametrize(("algorithm", "kty"), [("ES256", "EC"), ("EdDSA", "OKP")])
+def test_other_algorithms_sign_tokens_that_authenticate(api_client, verified_user, algorithm, kty):
+    signing_key_rotate(algorithm=algorithm)
+    pair = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+    assert pyjwt.get_unverified_header(pair.access_token)["alg"] == algorithm
+    assert jwks(api_client)["keys"][0]["kty"] == kty
+    response = api_client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")
+    assert response.status_code == HTTPStatus.OK
+
+
+def test_a_key_rotated_in_by_another_process_is_found_by_its_kid(api_client, verified_user):
+    keys.keyring()  # this process caches the current keyring
+    new_key = signing_key_rotate(algorithm="ES256")
+    pair = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+    keys._keyring = keys.Keyring(signer=None, verify_keys={}, jwks=[])
+    keys._last_unknown_kid_reload = 0.0
+    assert keys.keyring_find(new_key.kid) is not None
+    response = api_client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")
+    assert response.status_code == HTTPStatus.OK
+
+
+def test_rotate_command_generates_a_key(settings):
+    out = io.StringIO()
+    call_command("rotate_signing_key", "--algorithm", "EdDSA", stdout=out)
+    assert "New signing key" in out.getvalue()
+    assert keys.keyring().signer.algorithm == "EdDSA"
+    assert SigningKey.objects.filter(retired_at__isnull=True).count() == 1
+
+
+def test_rotate_command_imports_an_operator_pem(tmp_path):
+    pem_path = tmp_path / "signing.pem"
+    pem_path.write_bytes(keys.private_key_pem(keys.generate_private_key("ES256")))
+    call_command("rotate_signing_key", "--pem", str(pem_path), stdout=io.StringIO())
+    assert keys.keyring().signer.algorithm == "ES256"
+    with pytest.raises(CommandError, match="already in the keyring"):
+        call_command("rotate_signing_key", "--pem", str(pem_path), stdout=io.StringIO())
+
+
+def test_rotate_command_refuses_unusable_keys(tmp_path):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    with pytest.raises(CommandError, match="PEM"):
+        call_command("rotate_signing_key", "--pem", str(bad), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="Cannot read"):
+        call_command("rotate_signing_key", "--pem", str(tmp_path / "missing.pem"))
+
+
+def test_rotate_command_if_missing_keeps_the_existing_key():
+    before = keys.keyring().signer.kid
+    out = io.StringIO()
+    call_command("rotate_signing_key", "--if-missing", stdout=out)
+    assert "nothing to do" in out.getvalue()
+    assert keys.keyring().signer.kid == before
+
+
+def test_no_signing_key_is_a_503(api_client, verified_user, password):
+    SigningKey.objects.all().delete()
+    keys.keyring_clear()
+    response = api_client.post(
+        "/api/v1/auth/login", {"email": verified_user.email, "password": password}, format="json"
+    )
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["code"] == "signing_key_missing"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_third_party_verifies_tokens_with_the_published_jwks(
+    live_server, verified_user, settings
+):
+    settings.KEYHOUSE_JWT_ISSUER = live_server.url
+    pair = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+    jwks_client = pyjwt.PyJWKClient(f"{live_server.url}/.well-known/jwks.json")
+    signing_key = jwks_client.get_signing_key_from_jwt(pair.access_token)
+    claims = pyjwt.decode(
+        pair.access_token,
+        signing_key.key,
+        algorithms=["RS256", "ES256", "EdDSA"],
+        audience=settings.KEYHOUSE_JWT_AUDIENCE,
+        issuer=live_server.url,
+    )
+    assert claims["sub"] == str(verified_user.pk)
