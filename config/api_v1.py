@@ -9,5 +9,4 @@ app_name = "v1"
 urlpatterns = [
     path("", include("keyhouse.accounts.urls")),
     path("", include("keyhouse.tokens.urls")),
-    path("", include("keyhouse.users.urls")),
 ]

@@ -295,3 +295,7 @@ KEYHOUSE_DELIVERY_RETRY_BACKOFF = env.int("KEYHOUSE_DELIVERY_RETRY_BACKOFF", def
 KEYHOUSE_DELIVERY_RETRY_BACKOFF_MAX = env.int("KEYHOUSE_DELIVERY_RETRY_BACKOFF_MAX", default=600)
 KEYHOUSE_DELIVERY_RETENTION_DAYS = env.int("KEYHOUSE_DELIVERY_RETENTION_DAYS", default=30)
 # End of one-time codes and delivery
+
+# Sensitive operations (change email, delete account, ...) need a password or code
+# check in the session within this many seconds.
+KEYHOUSE_REAUTHENTICATION_WINDOW = env.int("KEYHOUSE_REAUTHENTICATION_WINDOW", default=10 * 60)

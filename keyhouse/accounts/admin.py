@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from keyhouse.accounts.services.account import user_set_active
+from keyhouse.core.http import client_info
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_revoke_all
 from keyhouse.users.admin import UserAdmin
@@ -28,7 +32,7 @@ class LoginSessionInline(admin.TabularInline):
 
 class AccountUserAdmin(UserAdmin):
     inlines = (LoginSessionInline,)
-    actions = ("sign_out_everywhere",)
+    actions = ("sign_out_everywhere", "deactivate", "reactivate")
 
     def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple:
         return self.inlines if obj is not None else ()
@@ -39,6 +43,28 @@ class AccountUserAdmin(UserAdmin):
             session_revoke_all(user_id=user.pk, reason="admin") for user in queryset.only("pk")
         )
         self.message_user(request, _("%(count)d sessions signed out.") % {"count": ended})
+
+    @admin.action(description=_("Deactivate (and sign out everywhere)"))
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            user_set_active(user=user, active=False, client=client_info(request))
+        self.message_user(request, _("The selected users were deactivated."))
+
+    @admin.action(description=_("Reactivate"))
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            user_set_active(user=user, active=True, client=client_info(request))
+        self.message_user(request, _("The selected users were reactivated."))
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        """Unticking "active" on the user page signs the user out everywhere too."""
+        active = obj.is_active
+        if change and "is_active" in form.changed_data:
+            obj.is_active = not active
+            super().save_model(request, obj, form, change)
+            user_set_active(user=obj, active=active, client=client_info(request))
+        else:
+            super().save_model(request, obj, form, change)
 
 
 admin.site.unregister(User)

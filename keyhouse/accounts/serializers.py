@@ -2,20 +2,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import password_validation
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from keyhouse.core.fields import StrictCharField
 from keyhouse.tokens.serializers import TokenTransportInputSerializer
 from keyhouse.users.managers import normalize_email
 from keyhouse.users.models import User
+from keyhouse.users.services import user_password_validate
 
 PASSWORD_MAX_LENGTH = 4096
 
 
-def _password_field() -> StrictCharField:
-    return StrictCharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False)
+def _password_field(**kwargs: Any) -> StrictCharField:
+    return StrictCharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, **kwargs)
 
 
 class LoginInputSerializer(TokenTransportInputSerializer):
@@ -32,17 +31,8 @@ class SignupInputSerializer(serializers.Serializer):
         return normalize_email(email)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Apply the password policy (NIST SP 800-63B) with the user's own details."""
         candidate = User(email=attrs["email"], display_name=attrs["display_name"])
-        try:
-            password_validation.validate_password(attrs["password"], user=candidate)
-        except DjangoValidationError as exc:
-            errors = [
-                serializers.ErrorDetail(message, code=error.code)
-                for error in exc.error_list
-                for message in error.messages
-            ]
-            raise serializers.ValidationError({"password": errors}) from exc
+        user_password_validate(user=candidate, password=attrs["password"])
         return attrs
 
 
@@ -59,3 +49,31 @@ class EmailVerifyInputSerializer(TokenTransportInputSerializer, EmailInputSerial
 
 class AcceptedOutputSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class PasswordResetInputSerializer(EmailInputSerializer):
+    code = StrictCharField(max_length=16)
+    new_password = _password_field()
+
+
+class ReauthenticateInputSerializer(serializers.Serializer):
+    password = _password_field(required=False)
+    code = StrictCharField(max_length=16, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("password" in attrs) == ("code" in attrs):
+            raise serializers.ValidationError("Send either a password or a code.", code="invalid")
+        return attrs
+
+
+class PasswordChangeInputSerializer(serializers.Serializer):
+    current_password = _password_field(required=False)
+    new_password = _password_field()
+
+
+class CodeInputSerializer(serializers.Serializer):
+    code = StrictCharField(max_length=16)
+
+
+class ProfileUpdateInputSerializer(serializers.Serializer):
+    display_name = StrictCharField(max_length=150, allow_blank=True)

@@ -2,11 +2,18 @@ from __future__ import annotations
 
 from django.urls import path
 
-from keyhouse.accounts.views import EmailResendApi, EmailVerifyApi, LoginApi, SignupApi
+from keyhouse.accounts import views
 
 urlpatterns = [
-    path("auth/login", LoginApi.as_view(), name="login"),
-    path("auth/signup", SignupApi.as_view(), name="signup"),
-    path("auth/email/verify", EmailVerifyApi.as_view(), name="email-verify"),
-    path("auth/email/resend", EmailResendApi.as_view(), name="email-resend"),
+    path("auth/login", views.LoginApi.as_view(), name="login"),
+    path("auth/signup", views.SignupApi.as_view(), name="signup"),
+    path("auth/email/verify", views.EmailVerifyApi.as_view(), name="email-verify"),
+    path("auth/email/resend", views.EmailResendApi.as_view(), name="email-resend"),
+    path("auth/password/forgot", views.PasswordForgotApi.as_view(), name="password-forgot"),
+    path("auth/password/reset", views.PasswordResetApi.as_view(), name="password-reset"),
+    path("auth/reauthenticate", views.ReauthenticateApi.as_view(), name="reauthenticate"),
+    path("me", views.MeApi.as_view(), name="me"),
+    path("me/password", views.PasswordChangeApi.as_view(), name="password-change"),
+    path("me/email", views.EmailChangeApi.as_view(), name="email-change"),
+    path("me/email/verify", views.EmailChangeVerifyApi.as_view(), name="email-change-verify"),
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,16 +11,31 @@ from rest_framework.views import APIView
 
 from keyhouse.accounts.serializers import (
     AcceptedOutputSerializer,
+    CodeInputSerializer,
     EmailInputSerializer,
     EmailVerifyInputSerializer,
     LoginInputSerializer,
+    PasswordChangeInputSerializer,
+    PasswordResetInputSerializer,
+    ProfileUpdateInputSerializer,
+    ReauthenticateInputSerializer,
     SignupInputSerializer,
 )
+from keyhouse.accounts.services.account import (
+    account_delete,
+    email_change_confirm,
+    email_change_request,
+    password_change,
+    profile_update,
+)
+from keyhouse.accounts.services.password_reset import password_forgot, password_reset
+from keyhouse.accounts.services.reauthentication import reauthenticate
 from keyhouse.accounts.services.signin import signin_with_password
 from keyhouse.accounts.services.signup import email_verification_resend, email_verify, signup
 from keyhouse.core.http import client_info
 from keyhouse.tokens.serializers import TokenPairOutputSerializer
 from keyhouse.tokens.views import token_pair_response
+from keyhouse.users.serializers import UserOutputSerializer
 
 
 class PublicApi(APIView):
@@ -107,3 +122,143 @@ class EmailVerifyApi(PublicApi):
         return token_pair_response(
             pair, transport=serializer.validated_data.get("refresh_token_transport")
         )
+
+
+class PasswordForgotApi(PublicApi):
+    @extend_schema(
+        request=EmailInputSerializer,
+        responses={202: AcceptedOutputSerializer},
+        summary="Ask for a password reset code by email",
+        description="Always 202 with the same body, whether or not the address is "
+        "registered; 429 when asked too soon or too often.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = EmailInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        password_forgot(email=serializer.validated_data["email"], client=client_info(request))
+        return accepted(_("If the address has an account, a reset code is on its way."))
+
+
+class PasswordResetApi(PublicApi):
+    @extend_schema(
+        request=PasswordResetInputSerializer,
+        responses={200: AcceptedOutputSerializer},
+        summary="Set a new password with a reset code",
+        description="Every session of the account ends; sign in again with the new "
+        "password. A wrong, expired or used code answers 400 `code_invalid`.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PasswordResetInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        password_reset(**serializer.validated_data, client=client_info(request))
+        return Response({"detail": _("Your password was changed. Sign in with it.")})
+
+
+class ReauthenticateApi(APIView):
+    @extend_schema(
+        request=ReauthenticateInputSerializer,
+        responses={204: OpenApiResponse(description="Re-authenticated")},
+        summary="Confirm the password (or a phone code) before a sensitive operation",
+        description="Changing the email, deleting the account and other sensitive "
+        "operations answer 403 `reauthentication_required` unless the session proved a "
+        "password or code within the last 10 minutes. A code is a phone sign-in code "
+        "(POST /api/v1/auth/phone/send-code to the account's verified phone).",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ReauthenticateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reauthenticate(
+            user=request.user.user,
+            session_id=request.user.session_id,
+            client=client_info(request),
+            **serializer.validated_data,
+        )
+        return Response(status=HTTPStatus.NO_CONTENT)
+
+
+class MeApi(APIView):
+    @extend_schema(responses=UserOutputSerializer, summary="The signed-in user")
+    def get(self, request: Request) -> Response:
+        return Response(UserOutputSerializer(request.user.user).data)
+
+    @extend_schema(
+        request=ProfileUpdateInputSerializer,
+        responses=UserOutputSerializer,
+        summary="Update the profile",
+    )
+    def patch(self, request: Request) -> Response:
+        serializer = ProfileUpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = profile_update(
+            user=request.user.user, client=client_info(request), **serializer.validated_data
+        )
+        return Response(UserOutputSerializer(user).data)
+
+    @extend_schema(
+        responses={204: OpenApiResponse(description="Deleted")},
+        summary="Delete the account (needs a recent re-authentication)",
+    )
+    def delete(self, request: Request) -> Response:
+        account_delete(
+            user=request.user.user,
+            session_id=request.user.session_id,
+            client=client_info(request),
+        )
+        return Response(status=HTTPStatus.NO_CONTENT)
+
+
+class PasswordChangeApi(APIView):
+    @extend_schema(
+        request=PasswordChangeInputSerializer,
+        responses={204: OpenApiResponse(description="Changed")},
+        summary="Change the password",
+        description="Other sessions end; this one stays. `current_password` is required "
+        "when the account has a password, otherwise a recent re-authentication.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PasswordChangeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        password_change(
+            user=request.user.user,
+            session_id=request.user.session_id,
+            client=client_info(request),
+            **serializer.validated_data,
+        )
+        return Response(status=HTTPStatus.NO_CONTENT)
+
+
+class EmailChangeApi(APIView):
+    @extend_schema(
+        request=EmailInputSerializer,
+        responses={202: AcceptedOutputSerializer},
+        summary="Start changing the email: a code goes to the new address",
+        description="Needs a recent re-authentication (403 `reauthentication_required`).",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = EmailInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        email_change_request(
+            user=request.user.user,
+            session_id=request.user.session_id,
+            new_email=serializer.validated_data["email"],
+            client=client_info(request),
+        )
+        return accepted(_("A code is on its way to the new address."))
+
+
+class EmailChangeVerifyApi(APIView):
+    @extend_schema(
+        request=CodeInputSerializer,
+        responses=UserOutputSerializer,
+        summary="Finish changing the email with the code sent to the new address",
+        description="409 `email_taken` if another account took the address meanwhile.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = CodeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = email_change_confirm(
+            user=request.user.user,
+            code=serializer.validated_data["code"],
+            client=client_info(request),
+        )
+        return Response(UserOutputSerializer(user).data)

@@ -21,7 +21,7 @@ class KeyhouseError(Exception):
         self,
         message: str | None = None,
         *,
-        fields: dict[str, list[str]] | None = None,
+        fields: dict[str, list[Any]] | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:

@@ -14,6 +14,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
@@ -83,6 +84,13 @@ def field_errors(detail: Any, prefix: str = "") -> dict[str, list[dict[str, str]
     }
 
 
+def _field_error(error: Any, default_code: str) -> dict[str, str]:
+    """Render one field error: a message, or a Django ValidationError with its own code."""
+    if isinstance(error, DjangoValidationError):
+        return {"code": error.code or default_code, "message": " ".join(error.messages)}
+    return {"code": default_code, "message": str(error)}
+
+
 def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
     if isinstance(exc, exceptions.APIException):
         return exc
@@ -104,7 +112,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             code=exc.code,
             detail=str(exc.message),
             errors={
-                field: [{"code": exc.code, "message": str(message)} for message in messages]
+                field: [_field_error(error, exc.code) for error in messages]
                 for field, messages in exc.fields.items()
             },
             extra=exc.extra,

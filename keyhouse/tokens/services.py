@@ -135,6 +135,19 @@ def session_start(*, user: Any, amr: list[str], client: ClientInfo) -> TokenPair
     return _token_pair(session, secret, now)
 
 
+def session_authenticated(*, session_id: uuid.UUID) -> None:
+    """Record that the user just proved a password or code again in this session."""
+    LoginSession.objects.filter(pk=session_id).update(authenticated_at=timezone.now())
+
+
+def session_recently_authenticated(*, session_id: uuid.UUID, within: int) -> bool:
+    """Say whether the session's last password or code check is at most ``within`` s old."""
+    since = timezone.now() - timedelta(seconds=within)
+    return LoginSession.objects.filter(
+        pk=session_id, revoked_at__isnull=True, authenticated_at__gte=since
+    ).exists()
+
+
 def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
     """Exchange a refresh token for a new pair, rotating it.
 

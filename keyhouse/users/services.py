@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
@@ -13,6 +15,29 @@ class EmailTaken(KeyhouseError):
     code = "email_taken"
     status = HTTPStatus.CONFLICT
     message = _("A user with this email address already exists.")
+
+
+class InvalidPassword(KeyhouseError):
+    code = "validation_error"
+    message = _("The request has invalid fields.")
+
+
+def user_password_validate(*, user: User, password: str, field: str = "password") -> None:
+    """Apply the password policy (NIST SP 800-63B, Django's validators) for ``user``.
+
+    Raises InvalidPassword with each broken rule under ``field``, with its own code
+    (``password_too_short``, ``password_too_common``, ``password_too_similar``).
+    """
+    try:
+        password_validation.validate_password(password, user=user)
+    except ValidationError as exc:
+        raise InvalidPassword(fields={field: exc.error_list}) from exc
+
+
+def user_profile_update(*, user: User, display_name: str) -> User:
+    user.display_name = display_name
+    user.save(update_fields=["display_name"])
+    return user
 
 
 def user_create(

@@ -12,17 +12,11 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
+from keyhouse.accounts.services.verification import code_check, code_send_by_email
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
-from keyhouse.codes.services import (
-    CodeExhausted,
-    CodeExpired,
-    CodeInvalid,
-    code_issue,
-    code_limits_hit,
-    code_verify,
-)
+from keyhouse.codes.services import CodeInvalid, code_limits_hit
 from keyhouse.core.http import ClientInfo
 from keyhouse.delivery.services import email_enqueue
 from keyhouse.tokens.models import LoginSession
@@ -33,18 +27,8 @@ from keyhouse.users.services import EmailTaken, user_create
 
 
 def _verification_code_send(*, user: User, client: ClientInfo) -> None:
-    issued = code_issue(purpose=Purpose.VERIFY_EMAIL, target=user.email, user=user, ip=client.ip)
-    email_enqueue(
-        to=user.email,
-        template="verify_email",
-        context={"code": issued.code, "expires_minutes": issued.expires_minutes},
-        user=user,
-    )
-    audit_record(
-        type=AuditEvent.Type.CODE_SENT,
-        user_id=user.pk,
-        client=client,
-        detail={"purpose": Purpose.VERIFY_EMAIL, "channel": "email"},
+    code_send_by_email(
+        user=user, purpose=Purpose.VERIFY_EMAIL, template="verify_email", client=client
     )
 
 
@@ -91,21 +75,10 @@ def email_verification_resend(*, email: str, client: ClientInfo) -> None:
 
 
 def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
-    """Verify an address with its code and sign its owner in.
-
-    Every failure answers ``code_invalid`` without the tries left: anyone may call
-    this, and a different answer for an expired code, or a count of tries, would
-    tell them that a code is pending for the address, and so that it is registered.
-    """
-    try:
-        record = code_verify(purpose=Purpose.VERIFY_EMAIL, target=email, code=code)
-    except (CodeInvalid, CodeExpired, CodeExhausted) as exc:
-        audit_record(
-            type=AuditEvent.Type.CODE_CHECK_FAILED,
-            client=client,
-            detail={"purpose": Purpose.VERIFY_EMAIL, "reason": exc.code},
-        )
-        raise CodeInvalid from exc
+    """Verify an address with its code and sign its owner in."""
+    record = code_check(
+        purpose=Purpose.VERIFY_EMAIL, target=email, code=code, client=client, anonymous=True
+    )
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=record.user_id)
         if not user.is_active:

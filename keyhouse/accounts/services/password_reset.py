@@ -1,0 +1,59 @@
+"""Forgotten passwords: a code by email, then a new password that ends every session."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from keyhouse.accounts.services.verification import code_check, code_send_by_email
+from keyhouse.audit.models import AuditEvent
+from keyhouse.audit.services import audit_record
+from keyhouse.codes.models import Purpose
+from keyhouse.codes.services import CodeInvalid, code_limits_hit
+from keyhouse.core.http import ClientInfo
+from keyhouse.delivery.services import email_enqueue
+from keyhouse.tokens.services import session_revoke_all
+from keyhouse.users.models import User
+from keyhouse.users.selectors import user_get_by_email
+from keyhouse.users.services import user_password_validate
+
+
+@transaction.atomic
+def password_forgot(*, email: str, client: ClientInfo) -> None:
+    """Mail a reset code to an active account; count the request for any address.
+
+    The caller answers the same either way, so whether the address is registered
+    stays unknown to whoever asks.
+    """
+    user = user_get_by_email(email=email)
+    if user is not None and user.is_active:
+        code_send_by_email(
+            user=user, purpose=Purpose.PASSWORD_RESET, template="password_reset", client=client
+        )
+    else:
+        code_limits_hit(purpose=Purpose.PASSWORD_RESET, target=email, ip=client.ip)
+
+
+def password_reset(*, email: str, code: str, new_password: str, client: ClientInfo) -> User:
+    """Set a new password with a reset code, sign out every session and notify the user.
+
+    The password is checked against the policy before the code, so a refused password
+    leaves the code usable for a second try. Receiving the code proves the address,
+    so an unverified address becomes verified.
+    """
+    candidate = user_get_by_email(email=email) or User(email=email)
+    user_password_validate(user=candidate, password=new_password, field="new_password")
+    record = code_check(
+        purpose=Purpose.PASSWORD_RESET, target=email, code=code, client=client, anonymous=True
+    )
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=record.user_id)
+        if not user.is_active:
+            raise CodeInvalid
+        user.set_password(new_password)
+        user.email_verified_at = user.email_verified_at or timezone.now()
+        user.save(update_fields=["password", "email_verified_at"])
+        session_revoke_all(user_id=user.pk, reason="password_reset", client=client)
+        email_enqueue(to=user.email, template="password_changed", context={}, user=user)
+        audit_record(type=AuditEvent.Type.PASSWORD_RESET, user_id=user.pk, client=client)
+    return user

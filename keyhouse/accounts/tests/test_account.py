@@ -1,0 +1,249 @@
+"""Managing one's own account: re-authentication, password, email, profile, deletion."""
+
+from __future__ import annotations
+
+import re
+import time
+from http import HTTPStatus
+
+import pytest
+import time_machine
+from rest_framework.test import APIClient
+
+from keyhouse.audit.models import AuditEvent
+from keyhouse.codes.models import OneTimeCode
+from keyhouse.conftest import CLIENT
+from keyhouse.delivery.models import Delivery
+from keyhouse.tokens.models import LoginSession
+from keyhouse.tokens.services import session_start
+from keyhouse.users.models import User
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def code_in(message) -> str:
+    return re.search(r"\b(\d{6})\b", message.get_body(("plain",)).get_content()).group(1)
+
+
+def bearer(pair) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")
+    return client
+
+
+@pytest.fixture
+def stale_client(tokens):
+    """A client whose session signed in more than 10 minutes ago."""
+    LoginSession.objects.filter(pk=tokens.session.pk).update(
+        authenticated_at=tokens.session.authenticated_at.replace(year=2000)
+    )
+    return bearer(tokens)
+
+
+def test_profile_is_read_and_updated(auth_client):
+    response = auth_client.patch("/api/v1/me", {"display_name": "Countess"}, format="json")
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["display_name"] == "Countess"
+    assert auth_client.get("/api/v1/me").json()["display_name"] == "Countess"
+    assert AuditEvent.objects.filter(type=AuditEvent.Type.PROFILE_UPDATED).exists()
+
+
+def test_profile_update_refuses_bad_input(auth_client):
+    for body in ({"display_name": "x" * 151}, {"display_name": 7}, {}):
+        response = auth_client.patch("/api/v1/me", body, format="json")
+        assert response.status_code == HTTPStatus.BAD_REQUEST
+        assert "display_name" in response.json()["errors"]
+
+
+def test_sensitive_operations_need_a_recent_authentication(stale_client):
+    for method, path, body in [
+        ("delete", "/api/v1/me", None),
+        ("post", "/api/v1/me/email", {"email": "new@example.com"}),
+    ]:
+        response = getattr(stale_client, method)(path, body, format="json")
+        assert response.status_code == HTTPStatus.FORBIDDEN
+        assert response.json()["code"] == "reauthentication_required"
+    assert User.objects.exists()
+
+
+def test_reauthenticating_with_the_password_unlocks_them(stale_client, password, smtp_mailer):
+    wrong = stale_client.post("/api/v1/auth/reauthenticate", {"password": "nope"}, format="json")
+    assert wrong.status_code == HTTPStatus.BAD_REQUEST
+    assert wrong.json()["code"] == "invalid_password"
+    ok = stale_client.post("/api/v1/auth/reauthenticate", {"password": password}, format="json")
+    assert ok.status_code == HTTPStatus.NO_CONTENT
+    response = stale_client.post("/api/v1/me/email", {"email": "new@example.com"}, format="json")
+    assert response.status_code == HTTPStatus.ACCEPTED
+    types = set(AuditEvent.objects.values_list("type", flat=True))
+    assert {"reauthentication_failed", "reauthenticated"} <= types
+
+
+def test_reauthentication_lapses_after_the_window(auth_client, smtp_mailer):
+    with time_machine.travel(time.time() + 11 * 60, tick=False):
+        response = auth_client.post("/api/v1/me/email", {"email": "new@example.com"}, format="json")
+    assert response.json()["code"] == "reauthentication_required"
+
+
+@pytest.mark.parametrize("body", [{}, {"password": "x", "code": "123456"}, {"code": 123456}])
+def test_reauthenticate_takes_a_password_or_a_code(auth_client, body):
+    response = auth_client.post("/api/v1/auth/reauthenticate", body, format="json")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "validation_error"
+
+
+def test_reauthenticating_with_a_code_needs_a_verified_phone(auth_client):
+    response = auth_client.post("/api/v1/auth/reauthenticate", {"code": "123456"}, format="json")
+    assert response.json()["code"] == "no_verified_phone"
+
+
+def test_password_change_keeps_this_session_and_ends_the_others(tokens, password, smtp_mailer):
+    other = session_start(user=tokens.user, amr=["pwd"], client=CLIENT)
+    client = bearer(tokens)
+    response = client.post(
+        "/api/v1/me/password",
+        {"current_password": password, "new_password": "a fresh new passphrase"},
+        format="json",
+    )
+    assert response.status_code == HTTPStatus.NO_CONTENT
+    assert client.get("/api/v1/me").status_code == HTTPStatus.OK
+    assert bearer(other).get("/api/v1/me").json()["code"] == "session_revoked"
+    assert User.objects.get().check_password("a fresh new passphrase")
+    (notice,) = smtp_mailer.wait_for_messages(1, timeout=5)
+    assert "password was changed" in notice["Subject"].lower()
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code"),
+    [
+        (
+            {"current_password": "wrong", "new_password": "a fresh new passphrase"},
+            "current_password",
+            "invalid_password",
+        ),
+        ({"new_password": "a fresh new passphrase"}, "current_password", "validation_error"),
+        (
+            {"current_password": "PASSWORD", "new_password": "short"},
+            "new_password",
+            "validation_error",
+        ),
+    ],
+)
+def test_password_change_refuses_bad_input(auth_client, password, body, field, code):
+    body = {key: password if value == "PASSWORD" else value for key, value in body.items()}
+    response = auth_client.post("/api/v1/me/password", body, format="json")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == code
+    assert field in response.json()["errors"]
+    assert User.objects.get().check_password(password)
+
+
+def test_email_change_switches_the_address_and_notifies_the_old_one(auth_client, smtp_mailer):
+    response = auth_client.post("/api/v1/me/email", {"email": "Ada@New.example"}, format="json")
+    assert response.status_code == HTTPStatus.ACCEPTED
+    (message,) = smtp_mailer.messages
+    assert message["To"] == "Ada@new.example"
+    done = auth_client.post("/api/v1/me/email/verify", {"code": code_in(message)}, format="json")
+    assert done.status_code == HTTPStatus.OK, done.content
+    assert done.json()["email"] == "ada@new.example"
+    assert done.json()["email_verified"] is True
+    notice = smtp_mailer.wait_for_messages(2, timeout=5)[1]
+    assert notice["To"] == "ada@example.com"
+    assert "ada@new.example" in notice.get_body(("plain",)).get_content()
+    assert AuditEvent.objects.filter(type=AuditEvent.Type.EMAIL_CHANGED).count() == 1
+
+
+def test_email_change_to_an_address_taken_meanwhile_is_a_409(auth_client, smtp_mailer):
+    auth_client.post("/api/v1/me/email", {"email": "taken@example.com"}, format="json")
+    code = code_in(smtp_mailer.messages[0])
+    User.objects.create_user("TAKEN@example.com", "someone else's passphrase")
+    response = auth_client.post("/api/v1/me/email/verify", {"code": code}, format="json")
+    assert response.status_code == HTTPStatus.CONFLICT
+    assert response.json()["code"] == "email_taken"
+    assert User.objects.get(display_name="Ada").email == "ada@example.com"
+
+
+def test_email_change_to_the_same_address_in_another_case_is_refused(auth_client, smtp_mailer):
+    response = auth_client.post("/api/v1/me/email", {"email": "ADA@Example.com"}, format="json")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "email_unchanged"
+    assert smtp_mailer.messages == []
+
+
+def test_email_change_code_errors_are_precise_for_the_signed_in_user(auth_client, smtp_mailer):
+    no_code = auth_client.post("/api/v1/me/email/verify", {"code": "123456"}, format="json")
+    assert no_code.json()["code"] == "code_invalid"
+    auth_client.post("/api/v1/me/email", {"email": "new@example.com"}, format="json")
+    code = code_in(smtp_mailer.messages[0])
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    response = auth_client.post("/api/v1/me/email/verify", {"code": wrong}, format="json")
+    assert response.json()["code"] == "code_invalid"
+    assert response.json()["tries_left"] == 4
+
+
+def test_deleting_the_account_removes_it_and_keeps_an_anonymous_trail(tokens, smtp_mailer):
+    client = bearer(tokens)
+    user_id = tokens.user.pk
+    client.post("/api/v1/me/email", {"email": "new@example.com"}, format="json")
+    assert OneTimeCode.objects.exists()
+    assert Delivery.objects.exists()
+    response = client.delete("/api/v1/me")
+    assert response.status_code == HTTPStatus.NO_CONTENT
+    assert not User.objects.filter(pk=user_id).exists()
+    assert not LoginSession.objects.exists()
+    assert not OneTimeCode.objects.exists()
+    assert not Delivery.objects.exists()
+    assert client.get("/api/v1/me").json()["code"] == "session_revoked"
+    deleted = AuditEvent.objects.get(type=AuditEvent.Type.ACCOUNT_DELETED)
+    assert deleted.detail == {"user": str(user_id)}
+    for event in AuditEvent.objects.all():
+        assert event.user_id is None
+        assert event.ip is None
+        assert "ada@example.com" not in str(event.detail)
+
+
+def test_deleting_without_a_token_is_refused(api_client):
+    assert api_client.delete("/api/v1/me").status_code == HTTPStatus.UNAUTHORIZED
+
+
+def test_a_deactivated_users_tokens_are_refused_at_once(client, admin_user, tokens):
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/users/user/",
+        {"action": "deactivate", "_selected_action": [str(tokens.user.pk)]},
+    )
+    assert response.status_code == HTTPStatus.FOUND
+    assert bearer(tokens).get("/api/v1/me").json()["code"] == "session_revoked"
+    assert not User.objects.get(pk=tokens.user.pk).is_active
+    client.post(
+        "/admin/users/user/",
+        {"action": "reactivate", "_selected_action": [str(tokens.user.pk)]},
+    )
+    assert User.objects.get(pk=tokens.user.pk).is_active
+    types = set(AuditEvent.objects.values_list("type", flat=True))
+    assert {"user_deactivated", "user_reactivated"} <= types
+
+
+def test_unticking_active_on_the_user_page_signs_the_user_out(client, admin_user, tokens):
+    client.force_login(admin_user)
+    page = client.get(f"/admin/users/user/{tokens.user.pk}/change/")
+    form = page.context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    data.update(
+        email=tokens.user.email,
+        is_active="",
+        date_joined_0=tokens.user.date_joined.strftime("%Y-%m-%d"),
+        date_joined_1=tokens.user.date_joined.strftime("%H:%M:%S"),
+        **{"login_sessions-TOTAL_FORMS": "1", "login_sessions-INITIAL_FORMS": "1"},
+        **{
+            "login_sessions-0-id": str(tokens.session.pk),
+            "login_sessions-0-user": str(tokens.user.pk),
+        },
+    )
+    data.pop("is_active")
+    data.pop("groups", None)
+    data.pop("user_permissions", None)
+    data.pop("password", None)
+    response = client.post(f"/admin/users/user/{tokens.user.pk}/change/", data)
+    assert response.status_code == HTTPStatus.FOUND, response.context["adminform"].form.errors
+    assert not User.objects.get(pk=tokens.user.pk).is_active
+    assert bearer(tokens).get("/api/v1/me").json()["code"] == "session_revoked"
