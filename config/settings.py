@@ -126,7 +126,7 @@ AUTH_USER_MODEL = "users.User"
 # plain unique index this check asks for (it would let Foo@x.com and foo@x.com coexist).
 SILENCED_SYSTEM_CHECKS = ["auth.E003"]
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "keyhouse.core.hashers.Argon2idPasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
