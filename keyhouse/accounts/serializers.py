@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from keyhouse.core.fields import StrictCharField
+from keyhouse.core.fields import OneTimeCodeField, StrictCharField
 from keyhouse.tokens.serializers import TokenTransportInputSerializer
 from keyhouse.users.managers import normalize_email
 from keyhouse.users.models import User
@@ -44,7 +44,7 @@ class EmailInputSerializer(serializers.Serializer):
 
 
 class EmailVerifyInputSerializer(TokenTransportInputSerializer, EmailInputSerializer):
-    code = StrictCharField(max_length=16)
+    code = OneTimeCodeField()
 
 
 class AcceptedOutputSerializer(serializers.Serializer):
@@ -52,13 +52,13 @@ class AcceptedOutputSerializer(serializers.Serializer):
 
 
 class PasswordResetInputSerializer(EmailInputSerializer):
-    code = StrictCharField(max_length=16)
+    code = OneTimeCodeField()
     new_password = _password_field()
 
 
 class ReauthenticateInputSerializer(serializers.Serializer):
     password = _password_field(required=False)
-    code = StrictCharField(max_length=16, required=False)
+    code = OneTimeCodeField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("password" in attrs) == ("code" in attrs):
@@ -72,7 +72,7 @@ class PasswordChangeInputSerializer(serializers.Serializer):
 
 
 class CodeInputSerializer(serializers.Serializer):
-    code = StrictCharField(max_length=16)
+    code = OneTimeCodeField()
 
 
 class ProfileUpdateInputSerializer(serializers.Serializer):

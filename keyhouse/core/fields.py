@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 
@@ -20,3 +21,23 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class OneTimeCodeField(StrictCharField):
+    """A one-time code: exactly KEYHOUSE_CODE_LENGTH digits; spaces are ignored."""
+
+    default_error_messages = {
+        **StrictCharField.default_error_messages,
+        "code_format": "Enter the {length}-digit code.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 32)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        code = "".join(super().to_internal_value(data).split())
+        length = settings.KEYHOUSE_CODE_LENGTH
+        if len(code) != length or not code.isascii() or not code.isdigit():
+            self.fail("code_format", length=length)
+        return code

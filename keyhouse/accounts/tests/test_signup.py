@@ -262,3 +262,17 @@ def test_concurrent_signups_in_different_case_create_one_user(settings):
         thread.join()
     assert User.objects.filter(email__iexact="race@example.com").count() == 1
     assert all(getattr(error, "status", None) == HTTPStatus.TOO_MANY_REQUESTS for error in errors)
+
+
+@pytest.mark.parametrize("code", ["12345", "1234567", "12a456", "١٢٣٤٥٦", 123456, "", None])
+def test_malformed_codes_are_refused_before_any_check(api_client, code):
+    response = verify(api_client, code)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "validation_error"
+    assert "code" in response.json()["errors"]
+
+
+def test_a_code_with_spaces_is_accepted(api_client, smtp_mailer):
+    signup(api_client)
+    code = code_in(smtp_mailer.messages[0])
+    assert verify(api_client, f"{code[:3]} {code[3:]}").status_code == HTTPStatus.OK
