@@ -9,4 +9,5 @@ app_name = "v1"
 urlpatterns = [
     path("", include("keyhouse.accounts.urls")),
     path("", include("keyhouse.tokens.urls")),
+    path("", include("keyhouse.audit.urls")),
 ]

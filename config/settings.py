@@ -299,3 +299,36 @@ KEYHOUSE_DELIVERY_RETENTION_DAYS = env.int("KEYHOUSE_DELIVERY_RETENTION_DAYS", d
 # Sensitive operations (change email, delete account, ...) need a password or code
 # check in the session within this many seconds.
 KEYHOUSE_REAUTHENTICATION_WINDOW = env.int("KEYHOUSE_REAUTHENTICATION_WINDOW", default=10 * 60)
+
+# Rate limits per action: comma-separated "N/period/key" rules, key being ip, target
+# (the email or phone in the request) or user. Override one with its variable, e.g.
+# KEYHOUSE_RATE_LIMIT_LOGIN="60/m/ip,20/m/target"; an empty value turns it off.
+_RATE_LIMIT_DEFAULTS = {
+    "login": "30/m/ip,10/m/target",
+    "signup": "20/m/ip",
+    "email_verify": "30/m/ip,10/m/target",
+    "email_resend": "20/m/ip",
+    "password_forgot": "20/m/ip",
+    "password_reset": "20/m/ip,10/m/target",
+    "token_refresh": "60/m/ip",
+    "phone_send_code": "20/m/ip",
+    "phone_verify": "30/m/ip,10/m/target",
+    "reauthenticate": "10/m/user",
+    "password_change": "5/m/user",
+    "email_change": "10/m/user",
+    "phone_change": "10/m/user",
+}
+KEYHOUSE_RATE_LIMITS = {
+    action: env.str(f"KEYHOUSE_RATE_LIMIT_{action.upper()}", default=spec)
+    for action, spec in _RATE_LIMIT_DEFAULTS.items()
+}
+# Failed password sign-ins: first per account and client IP, then per account from
+# anywhere. Both windows end on their own; a successful sign-in clears them.
+KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT_IP = env.str(
+    "KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT_IP", default="5/15m"
+)
+KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT = env.str("KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT", default="20/h")
+
+# How long "manage.py purge_expired" keeps audit events and ended sessions.
+KEYHOUSE_AUDIT_RETENTION_DAYS = env.int("KEYHOUSE_AUDIT_RETENTION_DAYS", default=365)
+KEYHOUSE_SESSION_RETENTION_DAYS = env.int("KEYHOUSE_SESSION_RETENTION_DAYS", default=30)

@@ -33,6 +33,7 @@ from keyhouse.accounts.services.reauthentication import reauthenticate
 from keyhouse.accounts.services.signin import signin_with_password
 from keyhouse.accounts.services.signup import email_verification_resend, email_verify, signup
 from keyhouse.core.http import client_info
+from keyhouse.core.ratelimit import rate_limit
 from keyhouse.tokens.serializers import TokenPairOutputSerializer
 from keyhouse.tokens.views import token_pair_response
 from keyhouse.users.serializers import UserOutputSerializer
@@ -56,6 +57,7 @@ class LoginApi(PublicApi):
         "`invalid_credentials`. A correct password for an unverified email answers 403 "
         "`email_not_verified`.",
     )
+    @rate_limit("login", target="email")
     def post(self, request: Request) -> Response:
         serializer = LoginInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -80,6 +82,7 @@ class SignupApi(PublicApi):
         "a code. Passwords need at least 8 characters and must not be common or close to "
         "the email or name.",
     )
+    @rate_limit("signup")
     def post(self, request: Request) -> Response:
         serializer = SignupInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -95,6 +98,7 @@ class EmailResendApi(PublicApi):
         description="Always 202, unless asked again too soon (429 `code_cooldown`) or too "
         "often (429 `rate_limited`), with `Retry-After`.",
     )
+    @rate_limit("email_resend")
     def post(self, request: Request) -> Response:
         serializer = EmailInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -111,6 +115,7 @@ class EmailVerifyApi(PublicApi):
         summary="Verify the email with its code and sign in",
         description="A wrong, expired, used or replaced code answers 400 `code_invalid`.",
     )
+    @rate_limit("email_verify", target="email")
     def post(self, request: Request) -> Response:
         serializer = EmailVerifyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -132,6 +137,7 @@ class PasswordForgotApi(PublicApi):
         description="Always 202 with the same body, whether or not the address is "
         "registered; 429 when asked too soon or too often.",
     )
+    @rate_limit("password_forgot")
     def post(self, request: Request) -> Response:
         serializer = EmailInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -147,6 +153,7 @@ class PasswordResetApi(PublicApi):
         description="Every session of the account ends; sign in again with the new "
         "password. A wrong, expired or used code answers 400 `code_invalid`.",
     )
+    @rate_limit("password_reset", target="email")
     def post(self, request: Request) -> Response:
         serializer = PasswordResetInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -164,6 +171,7 @@ class ReauthenticateApi(APIView):
         "password or code within the last 10 minutes. A code is a phone sign-in code "
         "(POST /api/v1/auth/phone/send-code to the account's verified phone).",
     )
+    @rate_limit("reauthenticate")
     def post(self, request: Request) -> Response:
         serializer = ReauthenticateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -215,6 +223,7 @@ class PasswordChangeApi(APIView):
         description="Other sessions end; this one stays. `current_password` is required "
         "when the account has a password, otherwise a recent re-authentication.",
     )
+    @rate_limit("password_change")
     def post(self, request: Request) -> Response:
         serializer = PasswordChangeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -234,6 +243,7 @@ class EmailChangeApi(APIView):
         summary="Start changing the email: a code goes to the new address",
         description="Needs a recent re-authentication (403 `reauthentication_required`).",
     )
+    @rate_limit("email_change")
     def post(self, request: Request) -> Response:
         serializer = EmailInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

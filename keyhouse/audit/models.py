@@ -14,6 +14,7 @@ class AuditEvent(models.Model):
         SIGNED_UP = "signed_up", _("Signed up")
         EMAIL_VERIFIED = "email_verified", _("Email verified")
         CODE_SENT = "code_sent", _("Code sent")
+        CODE_CHECKED = "code_checked", _("Code checked")
         CODE_CHECK_FAILED = "code_check_failed", _("Code check failed")
         LOGIN_SUCCEEDED = "login_succeeded", _("Login succeeded")
         LOGIN_FAILED = "login_failed", _("Login failed")

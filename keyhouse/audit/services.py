@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
+
+from django.conf import settings
 
 from keyhouse.audit.models import AuditEvent
 from keyhouse.core.http import ClientInfo
@@ -21,3 +24,10 @@ def audit_record(
         user_agent=client.user_agent if client else "",
         detail=detail or {},
     )
+
+
+def audit_purge_old(*, now: datetime) -> int:
+    """Delete events older than KEYHOUSE_AUDIT_RETENTION_DAYS; return how many."""
+    cutoff = now - timedelta(days=settings.KEYHOUSE_AUDIT_RETENTION_DAYS)
+    deleted, _by_model = AuditEvent.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -14,13 +14,19 @@ import hashlib
 import math
 import re
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import wraps
 from http import HTTPStatus
+from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 
-from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.exceptions import KeyhouseError, ServiceUnavailable
+from keyhouse.core.http import client_ip
 
 _RATE = re.compile(r"(?P<limit>\d+)/(?P<count>[1-9]\d*)?(?P<unit>[smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -65,6 +71,16 @@ def parse_rate(rate: str) -> Rate:
     return Rate(limit=int(match["limit"]), period=period)
 
 
+@contextmanager
+def _cache_reachable() -> Iterator[None]:
+    """Fail closed with 503 when the cache is down: a limit that cannot be counted
+    must not be skipped silently."""
+    try:
+        yield
+    except Exception as exc:
+        raise ServiceUnavailable from exc
+
+
 def _key(scope: str, key: str, *parts: object) -> str:
     digest = hashlib.sha256(key.encode()).hexdigest()
     return ":".join(["ratelimit", scope, digest, *map(str, parts)])
@@ -85,8 +101,9 @@ def ratelimit_hit(*, scope: str, key: str, rate: Rate) -> RateLimitResult:
     ``retry_after`` is the number of seconds until the window ends.
     """
     counter, seconds_left = _window(scope, key, rate)
-    cache.add(counter, 0, timeout=seconds_left + _EXPIRY_SLACK)
-    count = cache.incr(counter)
+    with _cache_reachable():
+        cache.add(counter, 0, timeout=seconds_left + _EXPIRY_SLACK)
+        count = cache.incr(counter)
     return RateLimitResult(
         allowed=count <= rate.limit,
         remaining=max(0, rate.limit - count),
@@ -97,7 +114,8 @@ def ratelimit_hit(*, scope: str, key: str, rate: Rate) -> RateLimitResult:
 def ratelimit_check(*, scope: str, key: str, rate: Rate) -> RateLimitResult:
     """Say whether one more hit on ``key`` would be allowed, without counting it."""
     counter, seconds_left = _window(scope, key, rate)
-    count = cache.get(counter, 0)
+    with _cache_reachable():
+        count = cache.get(counter, 0)
     return RateLimitResult(
         allowed=count < rate.limit,
         remaining=max(0, rate.limit - count),
@@ -108,7 +126,8 @@ def ratelimit_check(*, scope: str, key: str, rate: Rate) -> RateLimitResult:
 def ratelimit_reset(*, scope: str, key: str, rate: Rate) -> None:
     """Forget the hits on ``key`` in the current window (e.g. after a successful sign-in)."""
     counter, _seconds_left = _window(scope, key, rate)
-    cache.delete(counter)
+    with _cache_reachable():
+        cache.delete(counter)
 
 
 def cooldown_start(*, scope: str, key: str, seconds: int) -> int:
@@ -120,6 +139,11 @@ def cooldown_start(*, scope: str, key: str, seconds: int) -> int:
     """
     entry = _key(scope, key)
     now = time.time()
+    with _cache_reachable():
+        return _cooldown_claim(entry, now, seconds)
+
+
+def _cooldown_claim(entry: str, now: float, seconds: int) -> int:
     if cache.add(entry, now + seconds, timeout=seconds):
         return 0
     deadline = cache.get(entry)
@@ -132,3 +156,68 @@ def cooldown_start(*, scope: str, key: str, seconds: int) -> int:
         cache.set(entry, now + seconds, timeout=seconds)
         return 0
     return seconds
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One rule of an action's limits: ``rate`` per ``key`` (ip, target or user)."""
+
+    rate: Rate
+    key: str
+
+
+LIMIT_KEYS = ("ip", "target", "user")
+
+
+def parse_limits(spec: str) -> list[Limit]:
+    """Parse "30/m/ip,10/m/target" into limits; an empty spec has none."""
+    limits = []
+    for part in filter(None, (piece.strip() for piece in spec.split(","))):
+        rate, _slash, key = part.rpartition("/")
+        if key not in LIMIT_KEYS:
+            raise ValueError(f"Invalid limit {part!r}: end it with /ip, /target or /user.")
+        limits.append(Limit(rate=parse_rate(rate), key=key))
+    return limits
+
+
+def ratelimit_enforce(*, action: str, values: Callable[[str], str | None]) -> None:
+    """Count a request against the action's limits in KEYHOUSE_RATE_LIMITS, or raise 429.
+
+    ``values`` gives the value a limit is keyed on ("ip", "target", "user"), or None
+    to skip that limit. Limits are counted in order, so list the cheapest key first.
+    """
+    for limit in parse_limits(settings.KEYHOUSE_RATE_LIMITS.get(action, "")):
+        value = values(limit.key)
+        if not value:
+            continue
+        result = ratelimit_hit(scope=f"{action}.{limit.key}", key=value, rate=limit.rate)
+        if not result.allowed:
+            raise RateLimited(retry_after=result.retry_after)
+
+
+def rate_limit(action: str, *, target: str | None = None) -> Callable:
+    """Decorate an API view method with the limits of ``action``.
+
+    ``target`` names the request field (an email or phone) that "/target" limits key
+    on, compared trimmed and lower-cased.
+    """
+
+    def decorator(method: Callable) -> Callable:
+        @wraps(method)
+        def wrapper(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            def values(key: str) -> str | None:
+                if key == "ip":
+                    return client_ip(request)
+                if key == "user":
+                    user = getattr(request, "user", None)
+                    return str(user.pk) if user is not None and user.is_authenticated else None
+                data = request.data if target else None
+                raw = data.get(target) if isinstance(data, dict) else None
+                return raw.strip().lower() if isinstance(raw, str) else None
+
+            ratelimit_enforce(action=action, values=values)
+            return method(view, request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

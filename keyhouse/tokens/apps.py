@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.apps import AppConfig
 
 
@@ -10,3 +12,9 @@ class TokensConfig(AppConfig):
 
     def ready(self) -> None:
         from keyhouse.tokens import schema  # noqa: F401 - registers the extension
+
+    def purge_expired(self, *, now: datetime) -> int:
+        """Delete ended sessions and their refresh tokens; called by ``purge_expired``."""
+        from keyhouse.tokens.services import session_purge_ended
+
+        return session_purge_ended(now=now)

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -259,7 +259,20 @@ def session_revoke_all(
     return _revoke(sessions, user_id=user_id, reason=reason, client=client)
 
 
-LOGOUT_SCOPES = ("current", "others", "all")
+def session_purge_ended(*, now: datetime) -> int:
+    """Delete sessions (with their refresh tokens) that ended over a retention ago.
+
+    Returns how many sessions went.
+
+    A session that ended recently is kept so that its owner and admins can still see
+    it, and so that a replayed refresh token still finds it and is refused precisely.
+    """
+    cutoff = now - timedelta(days=settings.KEYHOUSE_SESSION_RETENTION_DAYS)
+    idle_cutoff = cutoff - timedelta(seconds=settings.KEYHOUSE_SESSION_IDLE_TIMEOUT)
+    _total, by_model = LoginSession.objects.filter(
+        Q(revoked_at__lt=cutoff) | Q(expires_at__lt=cutoff) | Q(last_refreshed_at__lt=idle_cutoff)
+    ).delete()
+    return by_model.get(LoginSession._meta.label, 0)
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import client_info
+from keyhouse.core.ratelimit import rate_limit
 from keyhouse.tokens.keys import ALGORITHMS, keyring
 from keyhouse.tokens.selectors import session_get_for_user, session_list_live
 from keyhouse.tokens.serializers import (
@@ -89,6 +90,7 @@ class TokenRefreshApi(APIView):
         "later, it ends the session (`refresh_token_reused`). Browsers using the cookie send "
         "no `refresh_token` and add the `X-Keyhouse-Client` header.",
     )
+    @rate_limit("token_refresh")
     def post(self, request: Request) -> Response:
         serializer = TokenRefreshInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

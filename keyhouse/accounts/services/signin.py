@@ -11,8 +11,11 @@ from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
+from keyhouse.core.ratelimit import RateLimited, parse_rate, ratelimit_hit, ratelimit_reset
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import TokenPair, session_start
+from keyhouse.users.managers import normalize_email
+from keyhouse.users.selectors import user_get_by_email
 
 
 class InvalidCredentials(KeyhouseError):
@@ -21,10 +24,38 @@ class InvalidCredentials(KeyhouseError):
     message = _("The email address or password is incorrect.")
 
 
+class LoginThrottled(RateLimited):
+    code = "login_throttled"
+    message = _(
+        "Too many failed sign-ins for this account. Try again later, or reset the password."
+    )
+
+
 class EmailNotVerified(KeyhouseError):
     code = "email_not_verified"
     status = HTTPStatus.FORBIDDEN
     message = _("Verify your email address before signing in with a password.")
+
+
+def _login_throttles(*, email: str, ip: str | None) -> list[tuple[str, str, str]]:
+    """The failure counters a password sign-in passes: (scope, key, rate).
+
+    Per account and client IP first, so one attacker is stopped after a few tries
+    without locking the owner out from elsewhere; then a higher per-account threshold
+    that catches guessing spread over many addresses. Both windows end on their own.
+    """
+    account = normalize_email(email).lower()
+    throttles = [("login_failures.account", account, settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT)]
+    if ip:
+        throttles.insert(
+            0,
+            (
+                "login_failures.account_ip",
+                f"{account}|{ip}",
+                settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT_IP,
+            ),
+        )
+    return throttles
 
 
 def signin_with_password(
@@ -36,11 +67,33 @@ def signin_with_password(
     the same work: Django's ModelBackend hashes the password even when no user
     matches, so response times do not tell them apart. Whether the address is verified
     is told only to someone who has just proved the password.
+
+    Each attempt is counted before the password is checked, so concurrent guesses
+    cannot slip past a threshold; a successful sign-in clears the counts. Counters
+    exist for any address, registered or not, and so tell nothing either.
     """
+    throttles = _login_throttles(email=email, ip=client.ip)
+    for scope, key, rate in throttles:
+        result = ratelimit_hit(scope=scope, key=key, rate=parse_rate(rate))
+        if not result.allowed:
+            audit_record(
+                type=AuditEvent.Type.LOGIN_FAILED,
+                client=client,
+                detail={"email": email, "reason": "throttled"},
+            )
+            raise LoginThrottled(retry_after=result.retry_after)
     user = authenticate(request, email=email, password=password)
     if user is None:
-        audit_record(type=AuditEvent.Type.LOGIN_FAILED, client=client, detail={"email": email})
+        known = user_get_by_email(email=email)
+        audit_record(
+            type=AuditEvent.Type.LOGIN_FAILED,
+            user_id=known.pk if known else None,
+            client=client,
+            detail={"email": email},
+        )
         raise InvalidCredentials
+    for scope, key, rate in throttles:
+        ratelimit_reset(scope=scope, key=key, rate=parse_rate(rate))
     if settings.KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL and user.email_verified_at is None:
         raise EmailNotVerified
     pair = session_start(user=user, amr=[LoginSession.Method.PASSWORD], client=client)

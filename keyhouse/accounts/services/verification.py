@@ -48,7 +48,7 @@ def code_check(
     signed-in user checking a code for their own change gets the precise error.
     """
     try:
-        return code_verify(purpose=purpose, target=target, code=code)
+        record = code_verify(purpose=purpose, target=target, code=code)
     except (CodeInvalid, CodeExpired, CodeExhausted) as exc:
         audit_record(
             type=AuditEvent.Type.CODE_CHECK_FAILED,
@@ -59,3 +59,10 @@ def code_check(
         if anonymous:
             raise CodeInvalid from exc
         raise
+    audit_record(
+        type=AuditEvent.Type.CODE_CHECKED,
+        user_id=record.user_id,
+        client=client,
+        detail={"purpose": purpose},
+    )
+    return record

@@ -152,3 +152,24 @@ def test_rate_limited_is_a_429_with_retry_after():
     assert error.code == "rate_limited"
     assert error.headers == {"Retry-After": "42"}
     assert error.extra == {"retry_after": 42}
+
+
+def test_parse_limits_reads_rules_per_key():
+    from keyhouse.core.ratelimit import Limit, parse_limits
+
+    assert parse_limits("30/m/ip, 10/15m/target,5/h/user") == [
+        Limit(rate=Rate(limit=30, period=60), key="ip"),
+        Limit(rate=Rate(limit=10, period=900), key="target"),
+        Limit(rate=Rate(limit=5, period=3600), key="user"),
+    ]
+    assert parse_limits("") == []
+    with pytest.raises(ValueError, match="/ip, /target or /user"):
+        parse_limits("30/m/country")
+
+
+def test_a_malformed_rate_limit_setting_fails_the_system_check(settings):
+    from keyhouse.core.checks import check_rate_limits
+
+    settings.KEYHOUSE_RATE_LIMITS = {"login": "30 a minute"}
+    settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT = "lots"
+    assert {error.id for error in check_rate_limits()} == {"core.E001", "core.E002"}

@@ -7,7 +7,7 @@ from keyhouse.users.models import User
 
 class UserFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"user{n}@example.com")
-    display_name = factory.Faker("name")
+    display_name = factory.Sequence(lambda n: f"Person {n}")
     password = factory.django.Password("correct horse battery staple")
 
     class Meta:

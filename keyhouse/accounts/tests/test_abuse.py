@@ -1,0 +1,207 @@
+"""Rate limits and login throttling."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
+
+import pytest
+import time_machine
+from django.conf import settings as django_settings
+from django.core.cache import caches
+
+from keyhouse.accounts.tests.test_flow_live import post
+
+LOGIN = "/api/v1/auth/login"
+
+pytestmark = pytest.mark.django_db
+
+
+def login(api_client, email, password, ip="198.51.100.1"):
+    return api_client.post(
+        LOGIN, {"email": email, "password": password}, format="json", REMOTE_ADDR=ip
+    )
+
+
+def test_login_is_limited_per_client_ip(api_client, settings):
+    settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "login": "3/m/ip"}
+    statuses = [login(api_client, f"u{i}@example.com", "x").status_code for i in range(4)]
+    assert statuses == [HTTPStatus.UNAUTHORIZED] * 3 + [HTTPStatus.TOO_MANY_REQUESTS]
+    refused = login(api_client, "u9@example.com", "x")
+    assert refused.json()["code"] == "rate_limited"
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert refused.json()["retry_after"] == int(refused["Retry-After"])
+    assert login(api_client, "u9@example.com", "x", ip="198.51.100.2").status_code == 401
+
+
+def test_login_is_limited_per_email_from_any_ip(api_client, settings):
+    settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "login": "2/m/target"}
+    statuses = [
+        login(api_client, " Ada@Example.com", "x", ip=f"198.51.100.{i}").status_code
+        for i in range(3)
+    ]
+    assert statuses[-1] == HTTPStatus.TOO_MANY_REQUESTS
+
+
+def test_failed_logins_block_the_account_from_that_ip_only(api_client, verified_user, password):
+    for _ in range(5):
+        assert login(api_client, verified_user.email, "wrong").status_code == 401
+    blocked = login(api_client, verified_user.email, password)
+    assert blocked.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert blocked.json()["code"] == "login_throttled"
+    assert int(blocked["Retry-After"]) <= 15 * 60
+    elsewhere = login(api_client, verified_user.email, password, ip="203.0.113.50")
+    assert elsewhere.status_code == HTTPStatus.OK
+    with time_machine.travel(time.time() + 15 * 60 + 1, tick=False):
+        assert login(api_client, verified_user.email, password).status_code == HTTPStatus.OK
+
+
+def test_a_successful_login_clears_the_failures(api_client, verified_user, password):
+    for _ in range(4):
+        login(api_client, verified_user.email, "wrong")
+    assert login(api_client, verified_user.email, password).status_code == HTTPStatus.OK
+    for _ in range(4):
+        assert login(api_client, verified_user.email, "wrong").status_code == 401
+    assert login(api_client, verified_user.email, password).status_code == HTTPStatus.OK
+
+
+def test_failures_spread_over_many_ips_pause_the_account(
+    api_client, verified_user, password, settings
+):
+    settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "login": ""}
+    for i in range(20):
+        login(api_client, verified_user.email, "wrong", ip=f"10.0.{i}.1")
+    blocked = login(api_client, verified_user.email, password, ip="203.0.113.99")
+    assert blocked.json()["code"] == "login_throttled"
+
+
+def test_throttling_an_unknown_address_looks_the_same(api_client, verified_user):
+    answers = []
+    for email in (verified_user.email, "nobody@example.com"):
+        for _ in range(5):
+            login(api_client, email, "wrong")
+        answers.append(login(api_client, email, "wrong"))
+    assert answers[0].status_code == answers[1].status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert answers[0].json()["code"] == answers[1].json()["code"] == "login_throttled"
+
+
+def test_refresh_is_rate_limited(api_client, tokens, settings):
+    settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "token_refresh": "1/m/ip"}
+    url = "/api/v1/auth/token/refresh"
+    first = api_client.post(url, {"refresh_token": tokens.refresh_token}, format="json")
+    assert first.status_code == HTTPStatus.OK
+    second = api_client.post(url, {"refresh_token": first.json()["refresh_token"]}, format="json")
+    assert second.status_code == HTTPStatus.TOO_MANY_REQUESTS
+
+
+def test_a_user_limited_action_counts_per_user(auth_client, settings, password):
+    settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "reauthenticate": "2/m/user"}
+    url = "/api/v1/auth/reauthenticate"
+    statuses = [
+        auth_client.post(url, {"password": password}, format="json").status_code for _ in range(3)
+    ]
+    assert statuses == [HTTPStatus.NO_CONTENT, HTTPStatus.NO_CONTENT, HTTPStatus.TOO_MANY_REQUESTS]
+
+
+def test_an_empty_limit_turns_it_off(api_client, settings):
+    settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "password_forgot": ""}
+    settings.KEYHOUSE_CODE_RATE_PER_IP = "1000/h"
+    url = "/api/v1/auth/password/forgot"
+    for i in range(30):
+        response = api_client.post(url, {"email": f"n{i}@example.com"}, format="json")
+        assert response.status_code == HTTPStatus.ACCEPTED
+
+
+def test_an_unreachable_cache_fails_closed_with_503(api_client, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
+    try:
+        response = login(api_client, "ada@example.com", "x")
+    finally:
+        caches["default"].close()
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["code"] == "service_unavailable"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_hundred_concurrent_requests_let_exactly_the_limit_through(live_server, settings):
+    settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "password_forgot": "20/h/ip"}
+    settings.KEYHOUSE_CODE_RATE_PER_IP = "1000/h"
+
+    def forgot(i: int) -> int:
+        status, _ = post(live_server.url, "/api/v1/auth/password/forgot", {"email": f"n{i}@x.io"})
+        return status
+
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        statuses = list(pool.map(forgot, range(100)))
+    assert statuses.count(HTTPStatus.ACCEPTED) == 20
+    assert statuses.count(HTTPStatus.TOO_MANY_REQUESTS) == 80
+
+
+COUNT_HITS = """
+import django, sys
+django.setup()
+from keyhouse.core.ratelimit import Rate, ratelimit_hit
+allowed = sum(
+    ratelimit_hit(scope="multiprocess", key=sys.argv[1], rate=Rate(limit=30, period=3600)).allowed
+    for _ in range(25)
+)
+print(allowed)
+"""
+
+
+@pytest.mark.postgres
+def test_processes_sharing_redis_let_exactly_the_limit_through(tmp_path):
+    if not django_settings.REDIS_URL:
+        pytest.skip("needs Redis (REDIS_URL): runs in the postgres-redis pass of make test")
+    key = f"key-{time.time_ns()}"
+    processes = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", COUNT_HITS, key],
+            cwd=django_settings.BASE_DIR,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    allowed = [int(process.communicate(timeout=60)[0]) for process in processes]
+    assert sum(allowed) == 30
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_guesses_get_no_more_password_checks_than_the_threshold(verified_user):
+    from django.db import connection
+
+    from keyhouse.accounts.services.signin import (
+        InvalidCredentials,
+        LoginThrottled,
+        signin_with_password,
+    )
+    from keyhouse.conftest import CLIENT
+
+    outcomes: list[str] = []
+
+    def guess(_: int) -> None:
+        try:
+            signin_with_password(email=verified_user.email, password="wrong", client=CLIENT)
+        except InvalidCredentials:
+            outcomes.append("checked")
+        except LoginThrottled:
+            outcomes.append("throttled")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(guess, range(20)))
+    assert outcomes.count("checked") == 5
+    assert outcomes.count("throttled") == 15
