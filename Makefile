@@ -13,12 +13,13 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: help run test lint format migrate superuser shell python deps deps-dev
+.PHONY: help run test lint format migrate superuser shell python deps deps-dev production
 
 help:
 	@echo "make run        serve Keyhouse on http://$(HOST):$(PORT) with embedded defaults"
 	@echo "make test       lint, checks and the whole suite (SQLite, then PostgreSQL + Redis)"
 	@echo "make migrate | superuser | shell | lint | format"
+	@echo "make production  try production mode here: PostgreSQL, Redis, Celery, gunicorn"
 
 python:
 	@$(UV) python find "$(PYTHON_VERSION)" >/dev/null 2>&1 || { \
@@ -74,6 +75,9 @@ lint: deps-dev
 format: deps-dev
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
+
+production: deps-dev
+	bash scripts/production
 
 test: deps-dev lint
 	@mkdir -p var

@@ -47,6 +47,8 @@ def _allowed_hosts() -> list[str]:
 
 
 SECRET_KEY = _secret_key()
+# Earlier secret keys, still accepted while what they signed or encrypted is in use.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = _allowed_hosts()
 
 INSTALLED_APPS = [
@@ -71,6 +73,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "keyhouse.core.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -169,7 +172,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=102
 _proxy_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
 SECURE_PROXY_SSL_HEADER = (_proxy_header, "https") if _proxy_header else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
@@ -217,6 +220,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING, as JSON in production
 
 PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="") or None
 
@@ -244,12 +248,42 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# Logs: one JSON object a line in production (LOG_FORMAT=json, the default with DEBUG
+# off), readable text under make run. Every record carries request_id and user_id.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request": {"()": "keyhouse.core.context.RequestContextFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Keyhouse's access log replaces Django's per-error request warnings.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "ERROR" if LOG_FORMAT == "json" else "INFO"},
+    },
 }
+
+# Prometheus metrics at /metrics: for a scraper with KEYHOUSE_METRICS_TOKEN as bearer
+# token, or without a token from the networks listed (loopback by default).
+KEYHOUSE_METRICS_TOKEN = env.str("KEYHOUSE_METRICS_TOKEN", default="")
+KEYHOUSE_METRICS_ALLOWED_NETWORKS = env.list(
+    "KEYHOUSE_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+)
 
 # Client addresses: believe a proxy's header only when named, e.g. HTTP_X_FORWARDED_FOR,
 # and take the entry added by the outermost of KEYHOUSE_TRUSTED_PROXY_COUNT proxies.
@@ -332,3 +366,28 @@ KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT = env.str("KEYHOUSE_LOGIN_FAILURES_PER_ACCOU
 # How long "manage.py purge_expired" keeps audit events and ended sessions.
 KEYHOUSE_AUDIT_RETENTION_DAYS = env.int("KEYHOUSE_AUDIT_RETENTION_DAYS", default=365)
 KEYHOUSE_SESSION_RETENTION_DAYS = env.int("KEYHOUSE_SESSION_RETENTION_DAYS", default=30)
+
+# SMS
+# Messages go through KEYHOUSE_SMS_BACKEND: printed to the console by default,
+# "keyhouse.delivery.sms.memory.MemoryBackend" in tests, or
+# "keyhouse.delivery.sms.twilio.TwilioBackend" to send through Twilio.
+KEYHOUSE_SMS_BACKEND = env.str(
+    "KEYHOUSE_SMS_BACKEND", default="keyhouse.delivery.sms.console.ConsoleBackend"
+)
+# Who makes and checks the codes sent by SMS: "keyhouse" (sent through the backend
+# above) or "twilio_verify" (Twilio Verify sends and checks them).
+KEYHOUSE_SMS_CODES = env.str("KEYHOUSE_SMS_CODES", default="keyhouse")
+# Ends code messages with the WebOTP line "@<domain> #<code>", so that browsers on
+# that domain offer to fill the code in.
+KEYHOUSE_SMS_WEBOTP_DOMAIN = env.str("KEYHOUSE_SMS_WEBOTP_DOMAIN", default="")
+KEYHOUSE_TWILIO_ACCOUNT_SID = env.str("KEYHOUSE_TWILIO_ACCOUNT_SID", default="")
+KEYHOUSE_TWILIO_AUTH_TOKEN = env.str("KEYHOUSE_TWILIO_AUTH_TOKEN", default="")
+# The sender: a Messaging Service (sender pools, opt-out handling) or one number.
+KEYHOUSE_TWILIO_MESSAGING_SERVICE_SID = env.str("KEYHOUSE_TWILIO_MESSAGING_SERVICE_SID", default="")
+KEYHOUSE_TWILIO_FROM_NUMBER = env.str("KEYHOUSE_TWILIO_FROM_NUMBER", default="")
+KEYHOUSE_TWILIO_VERIFY_SERVICE_SID = env.str("KEYHOUSE_TWILIO_VERIFY_SERVICE_SID", default="")
+KEYHOUSE_TWILIO_TIMEOUT = env.float("KEYHOUSE_TWILIO_TIMEOUT", default=10.0)  # seconds
+# Where phone numbers may be, against SMS pumping: comma-separated country calling
+# codes ("1,44") or ISO regions ("US,CA,GB"). An empty allow list allows everywhere.
+KEYHOUSE_PHONE_ALLOWED_COUNTRY_CODES = env.list("KEYHOUSE_PHONE_ALLOWED_COUNTRY_CODES", default=[])
+KEYHOUSE_PHONE_DENIED_COUNTRY_CODES = env.list("KEYHOUSE_PHONE_DENIED_COUNTRY_CODES", default=[])

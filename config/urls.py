@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from keyhouse.core.metrics import metrics_view
 from keyhouse.core.views import ApiNotFoundApi, healthz, readyz
 from keyhouse.tokens.views import JwksApi, OpenIdConfigurationApi
 
@@ -21,6 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 handler404 = "keyhouse.core.problems.handler404"

@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+# Processes started by tests run with production checks, which want a strong key.
+SERVICE_SECRET_KEY = secrets.token_urlsafe(50)
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
@@ -14,3 +33,118 @@ def data_queries(captured: CaptureQueriesContext) -> list[str]:
         for query in captured.captured_queries
         if not query["sql"].upper().startswith(TRANSACTION_CONTROL)
     ]
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    """The environment of a Keyhouse process (server, worker) sharing the test's database.
+
+    It runs with production settings: DEBUG off, a strong secret key (the test's own,
+    which is not strong, stays readable as a fallback), migrations applied by the test
+    database, the signing key the test created.
+    """
+    database = urlsplit(os.environ["DATABASE_URL"])._replace(
+        path=f"/{connection.settings_dict['NAME']}"
+    )
+    return {
+        **os.environ,
+        "DEBUG": "0",
+        "DATABASE_URL": database.geturl(),
+        "DATABASE_CONN_MAX_AGE": "0",
+        "SECRET_KEY": SERVICE_SECRET_KEY,
+        "SECRET_KEY_FALLBACKS": settings.SECRET_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "WEB_CONCURRENCY": "1",
+        **overrides,
+    }
+
+
+@contextmanager
+def running(command: list[str], *, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """Run a process for the duration of the block, writing its output to ``log``."""
+    with log.open("w") as output:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            command, cwd=settings.BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def gunicorn_server(*, port: int, env: dict[str, str], log: Path) -> Iterator[str]:
+    """Serve Keyhouse under gunicorn with config/gunicorn.py; yield its base URL."""
+    command = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"]
+    env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+    base = f"http://127.0.0.1:{port}"
+    with running(command, env=env, log=log) as process:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
+                time.sleep(0.2)
+        yield base
+
+
+class TcpProxy:
+    """Forward a loopback port to another, and cut every connection on demand.
+
+    Pointing a server at Redis through it lets a test take Redis away from that server
+    alone, and give it back, without touching the Redis everyone else uses.
+    """
+
+    def __init__(self, *, port: int, target: tuple[str, int]) -> None:
+        self.port = port
+        self.target = target
+        self._listener: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen()
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        for sock in [self._listener, *self._sockets]:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+        self._listener, self._sockets = None, []
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _address = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+def headers_but_request_id(response: Any) -> dict[str, str]:
+    """A response's headers without X-Request-ID, which differs on every request."""
+    return {name: value for name, value in response.headers.items() if name != "X-Request-ID"}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
 
 from keyhouse.core.ratelimit import parse_limits, parse_rate
 
@@ -29,4 +32,48 @@ def check_rate_limits(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
             parse_rate(getattr(settings, name))
         except ValueError as exc:
             errors.append(Error(str(exc), hint=f"Fix {name}.", id="core.E002"))
+    return errors
+
+
+def _workers() -> int:
+    return int(os.environ.get("WEB_CONCURRENCY", "1") or 1)
+
+
+@register(deploy=True)
+def check_production_safety(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Refuse settings that work on a laptop and fail in production (run by gunicorn)."""
+    errors: list[CheckMessage] = []
+    key = settings.SECRET_KEY
+    if len(key) < 50 or len(set(key)) < 5 or key.startswith(("django-insecure", "test-")):
+        errors.append(
+            Error(
+                "SECRET_KEY is missing, short or a known default.",
+                hint="Set SECRET_KEY to at least 50 random characters.",
+                id="core.E010",
+            )
+        )
+    backend = settings.CACHES["default"]["BACKEND"]
+    if backend.endswith("LocMemCache") and _workers() > 1:
+        errors.append(
+            Error(
+                "The in-process cache cannot be shared by several workers: rate limits and "
+                "revocations would not hold.",
+                hint="Set REDIS_URL, or run one worker (WEB_CONCURRENCY=1).",
+                id="core.E011",
+            )
+        )
+    try:
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError as exc:
+        errors.append(Error(f"The database cannot be reached: {exc}", id="core.E012"))
+        return errors
+    if pending:
+        errors.append(
+            Error(
+                f"{len(pending)} migrations are not applied; migrations never run by themselves.",
+                hint="Run 'python manage.py migrate' before starting the service.",
+                id="core.E013",
+            )
+        )
     return errors

@@ -23,6 +23,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.metrics import RATE_LIMITED
 from keyhouse.core.parsers import PayloadTooLarge
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: every exception raised in a view becomes a problem."""
     if isinstance(exc, KeyhouseError):
         set_rollback()
+        if exc.status == HTTPStatus.TOO_MANY_REQUESTS:
+            RATE_LIMITED.labels(code=exc.code).inc()
         body = problem_body(
             status=exc.status,
             code=exc.code,

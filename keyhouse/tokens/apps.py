@@ -11,7 +11,7 @@ class TokensConfig(AppConfig):
     verbose_name = "Tokens and sessions"
 
     def ready(self) -> None:
-        from keyhouse.tokens import schema  # noqa: F401 - registers the extension
+        from keyhouse.tokens import checks, schema  # noqa: F401 - registrations
 
     def purge_expired(self, *, now: datetime) -> int:
         """Delete ended sessions and their refresh tokens; called by ``purge_expired``."""

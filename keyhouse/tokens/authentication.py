@@ -13,6 +13,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from keyhouse.core import context
 from keyhouse.tokens import jwt
 from keyhouse.tokens.keys import keyring_find
 from keyhouse.tokens.services import session_is_revoked
@@ -83,6 +84,7 @@ class BearerAuthentication(BaseAuthentication):
             raise AuthenticationFailed(
                 _("The session has been signed out."), code="session_revoked"
             )
+        context.user_id.set(claims["sub"])
         return TokenUser(claims), claims
 
     def authenticate_header(self, request: Request) -> str:

@@ -11,6 +11,7 @@ from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
+from keyhouse.core.metrics import SIGN_INS
 from keyhouse.core.ratelimit import RateLimited, parse_rate, ratelimit_hit, ratelimit_reset
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import TokenPair, session_start
@@ -81,6 +82,7 @@ def signin_with_password(
                 client=client,
                 detail={"email": email, "reason": "throttled"},
             )
+            SIGN_INS.labels(method="password", outcome="throttled").inc()
             raise LoginThrottled(retry_after=result.retry_after)
     user = authenticate(request, email=email, password=password)
     if user is None:
@@ -91,12 +93,14 @@ def signin_with_password(
             client=client,
             detail={"email": email},
         )
+        SIGN_INS.labels(method="password", outcome="failure").inc()
         raise InvalidCredentials
     for scope, key, rate in throttles:
         ratelimit_reset(scope=scope, key=key, rate=parse_rate(rate))
     if settings.KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL and user.email_verified_at is None:
         raise EmailNotVerified
     pair = session_start(user=user, amr=[LoginSession.Method.PASSWORD], client=client)
+    SIGN_INS.labels(method="password", outcome="success").inc()
     audit_record(
         type=AuditEvent.Type.LOGIN_SUCCEEDED,
         user_id=user.pk,

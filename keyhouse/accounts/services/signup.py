@@ -18,6 +18,7 @@ from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
 from keyhouse.codes.services import CodeInvalid, code_limits_hit
 from keyhouse.core.http import ClientInfo
+from keyhouse.core.metrics import SIGN_INS
 from keyhouse.delivery.services import email_enqueue
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import TokenPair, session_start
@@ -87,4 +88,6 @@ def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
             user.email_verified_at = timezone.now()
             user.save(update_fields=["email_verified_at"])
             audit_record(type=AuditEvent.Type.EMAIL_VERIFIED, user_id=user.pk, client=client)
-        return session_start(user=user, amr=[LoginSession.Method.EMAIL_CODE], client=client)
+        pair = session_start(user=user, amr=[LoginSession.Method.EMAIL_CODE], client=client)
+    SIGN_INS.labels(method="email_code", outcome="success").inc()
+    return pair

@@ -7,6 +7,7 @@ from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import OneTimeCode, Purpose
 from keyhouse.codes.services import CodeExhausted, CodeExpired, CodeInvalid, code_issue, code_verify
 from keyhouse.core.http import ClientInfo
+from keyhouse.core.metrics import CODE_CHECKS, CODES_SENT
 from keyhouse.delivery.services import email_enqueue
 from keyhouse.users.models import User
 
@@ -23,6 +24,7 @@ def code_send_by_email(
         context={"code": issued.code, "expires_minutes": issued.expires_minutes},
         user=user,
     )
+    CODES_SENT.labels(purpose=purpose, channel="email").inc()
     audit_record(
         type=AuditEvent.Type.CODE_SENT,
         user_id=user.pk,
@@ -50,6 +52,7 @@ def code_check(
     try:
         record = code_verify(purpose=purpose, target=target, code=code)
     except (CodeInvalid, CodeExpired, CodeExhausted) as exc:
+        CODE_CHECKS.labels(purpose=purpose, outcome=exc.code).inc()
         audit_record(
             type=AuditEvent.Type.CODE_CHECK_FAILED,
             user_id=user_id,
@@ -59,6 +62,7 @@ def code_check(
         if anonymous:
             raise CodeInvalid from exc
         raise
+    CODE_CHECKS.labels(purpose=purpose, outcome="valid").inc()
     audit_record(
         type=AuditEvent.Type.CODE_CHECKED,
         user_id=record.user_id,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 PRODUCTION_ENV = {
@@ -15,26 +17,44 @@ PRODUCTION_ENV = {
     "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO",
     "EMAIL_URL": "smtp+tls://keyhouse%40example.com:app-password@smtp.example.com:587",
 }
+CLEARED = {
+    "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "SECURE_SSL_REDIRECT", "EMAIL_URL",
+    "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "WEB_CONCURRENCY",
+}  # fmt: skip
 
 
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "SECURE_SSL_REDIRECT", "EMAIL_URL"}
-    }
+    clean = {key: value for key, value in os.environ.items() if key not in CLEARED}
     return subprocess.run(  # noqa: S603
         [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), *args],
         env={**clean, **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
 
 
-def test_check_deploy_is_clean_in_production_settings():
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+@pytest.fixture(scope="module")
+def migrated_databases(tmp_path_factory) -> tuple[Path, Path]:
+    """Two migrated databases: the first with a signing key, the second without."""
+    folder = tmp_path_factory.mktemp("deploy")
+    with_key, without_key = folder / "keyhouse.sqlite3", folder / "nokey.sqlite3"
+    env = {**PRODUCTION_ENV, "DATABASE_URL": f"sqlite:///{with_key}"}
+    assert run_manage("migrate", "--no-input", env=env).returncode == 0
+    shutil.copyfile(with_key, without_key)
+    assert run_manage("rotate_signing_key", env=env).returncode == 0
+    return with_key, without_key
+
+
+@pytest.fixture
+def ready_env(migrated_databases) -> dict[str, str]:
+    """A production-like environment on a migrated database with a signing key."""
+    return {**PRODUCTION_ENV, "DATABASE_URL": f"sqlite:///{migrated_databases[0]}"}
+
+
+def test_check_deploy_is_clean_in_production_settings(ready_env):
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=ready_env)
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
 
@@ -51,3 +71,33 @@ def test_refuses_to_start_without_allowed_hosts():
     result = run_manage("check", env=env)
     assert result.returncode != 0
     assert "ALLOWED_HOSTS is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"SECRET_KEY": "short"}, "core.E010"),
+        ({"SECRET_KEY": "django-insecure-" + "a1b2c3d4e5" * 5}, "core.E010"),
+        ({"WEB_CONCURRENCY": "4"}, "core.E011"),
+    ],
+    ids=["short-secret", "default-secret", "in-process-cache-with-workers"],
+)
+def test_deploy_check_refuses_unsafe_settings(ready_env, change, error):
+    result = run_manage("check", "--deploy", env={**ready_env, **change})
+    assert result.returncode != 0
+    assert error in result.stderr
+
+
+def test_deploy_check_refuses_unapplied_migrations(tmp_path):
+    env = {**PRODUCTION_ENV, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
+    result = run_manage("check", "--deploy", env=env)
+    assert result.returncode != 0
+    assert "core.E013" in result.stderr
+    assert "migrate" in result.stderr
+
+
+def test_deploy_check_refuses_a_missing_signing_key(migrated_databases):
+    env = {**PRODUCTION_ENV, "DATABASE_URL": f"sqlite:///{migrated_databases[1]}"}
+    result = run_manage("check", "--deploy", env=env)
+    assert result.returncode != 0
+    assert "tokens.E001" in result.stderr
