@@ -34,11 +34,15 @@ class UserManager(BaseUserManager):
 
     def get_by_natural_key(self, username: str | None):
         """Find a user by email case-insensitively (Django's admin login uses this)."""
-        return self.get(email__lower=Lower(Value(self.normalize_email(username))))
+        email = self.normalize_email(username)
+        if not email:  # accounts made by phone have no address to match
+            raise self.model.DoesNotExist
+        return self.get(email__lower=Lower(Value(email)))
 
-    def create_user(self, email: str, password: str | None = None, **fields: Any):
-        if not email:
-            raise ValueError("Users must have an email address.")
+    def create_user(self, email: str | None, password: str | None = None, **fields: Any):
+        """Create a user with an email address, or with a phone number only."""
+        if not email and not fields.get("phone"):
+            raise ValueError("Users must have an email address or a phone number.")
         fields.setdefault("is_staff", False)
         fields.setdefault("is_superuser", False)
         user = self.model(email=self.normalize_email(email), **fields)
@@ -47,6 +51,8 @@ class UserManager(BaseUserManager):
         return user
 
     def create_superuser(self, email: str, password: str | None = None, **fields: Any):
+        if not email:
+            raise ValueError("Admins must have an email address.")
         fields["is_staff"] = True
         fields["is_superuser"] = True
         return self.create_user(email, password, **fields)

@@ -20,7 +20,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     """A person who signs in: by email and password, or by phone and a one-time code."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    email = models.EmailField(_("email address"), max_length=254)
+    email = models.EmailField(
+        _("email address"),
+        max_length=254,
+        blank=True,
+        help_text=_("Empty for accounts that signed up by phone."),
+    )
     phone = PhoneNumberField(_("phone number"), blank=True, null=True, unique=True)
     email_verified_at = models.DateTimeField(_("email verified at"), blank=True, null=True)
     phone_verified_at = models.DateTimeField(_("phone verified at"), blank=True, null=True)
@@ -50,23 +55,24 @@ class User(AbstractBaseUser, PermissionsMixin):
         constraints = [
             models.UniqueConstraint(
                 Lower("email"),
+                condition=~models.Q(email=""),
                 name="users_user_email_ci_unique",
                 violation_error_message=_("A user with this email address already exists."),
             ),
         ]
 
     def __str__(self) -> str:
-        return self.email
+        return self.email or str(self.phone)
 
     def clean(self) -> None:
         super().clean()
         self.email = UserManager.normalize_email(self.email)
 
     def get_full_name(self) -> str:
-        return self.display_name or self.email
+        return self.display_name or str(self)
 
     def get_short_name(self) -> str:
-        return self.display_name or self.email
+        return self.display_name or str(self)
 
     @property
     def email_verified(self) -> bool:

@@ -6,6 +6,7 @@ from keyhouse.users.models import User
 
 
 class UserOutputSerializer(serializers.ModelSerializer):
+    email = serializers.SerializerMethodField()
     email_verified = serializers.BooleanField(read_only=True)
     phone_verified = serializers.BooleanField(read_only=True)
     phone = serializers.CharField(read_only=True, allow_null=True)
@@ -22,3 +23,6 @@ class UserOutputSerializer(serializers.ModelSerializer):
             "date_joined",
         )
         read_only_fields = fields
+
+    def get_email(self, user: User) -> str | None:
+        return user.email or None

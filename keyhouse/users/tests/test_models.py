@@ -124,3 +124,15 @@ def test_concurrent_inserts_differing_by_case_create_one_user():
 
     assert sorted(outcomes) == ["created"] + ["taken"] * 7
     assert User.objects.filter(email__iexact="race@example.com").count() == 1
+
+
+@pytest.mark.django_db
+def test_accounts_made_by_phone_need_no_email():
+    first = User.objects.create_user(None, phone="+14155550101")
+    second = User.objects.create_user("", phone="+14155550102")
+    assert first.email == second.email == ""
+    assert str(first) == "+14155550101"
+    assert not first.has_usable_password()
+    assert user_get_by_email(email="") is None
+    with pytest.raises(ValueError, match="email address or a phone"):
+        User.objects.create_user("")
