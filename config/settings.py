@@ -275,6 +275,10 @@ LOGGING = {
         # Keyhouse's access log replaces Django's per-error request warnings.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "ERROR" if LOG_FORMAT == "json" else "INFO"},
+        # Celery logs a task's arguments (which may hold a one-time code) when it runs
+        # one inline or retries it; Twilio's SDK logs every request. Keep both quiet.
+        "celery.app.trace": {"level": "WARNING"},
+        "twilio.http_client": {"level": "WARNING"},
     },
 }
 

@@ -17,7 +17,7 @@ class OneTimeCodeAdmin(ReadOnlyModelAdmin):
         "consumed_at",
         "invalidated_at",
     )
-    list_filter = ("purpose", "created_at")
+    list_filter = ("purpose", "provider", "created_at")
     search_fields = ("target", "user__email")
     list_select_related = ("user",)
     date_hierarchy = "created_at"

@@ -18,12 +18,22 @@ class Purpose(models.TextChoices):
     CHANGE_PHONE = "change_phone", _("Change phone")
 
 
+# The purposes whose target is a phone number: their codes go by SMS.
+SMS_PURPOSES = frozenset({Purpose.VERIFY_PHONE, Purpose.PHONE_SIGN_IN, Purpose.CHANGE_PHONE})
+
+
 class OneTimeCode(TimeStampedModel):
     """A short code sent to an address or number, stored only as an HMAC.
 
     A code is live until it is consumed, replaced by a newer one for the same purpose
     and target (``invalidated_at``), expires, or has been guessed wrong too often.
+    A code that Twilio Verify made is checked by Twilio (``provider``); its row keeps
+    the limits, tries and expiry all the same.
     """
+
+    class Provider(models.TextChoices):
+        KEYHOUSE = "keyhouse", _("Keyhouse")
+        TWILIO_VERIFY = "twilio_verify", _("Twilio Verify")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     purpose = models.CharField(_("purpose"), max_length=32, choices=Purpose.choices)
@@ -36,6 +46,13 @@ class OneTimeCode(TimeStampedModel):
         null=True,
         blank=True,
         related_name="one_time_codes",
+    )
+    provider = models.CharField(
+        _("made by"),
+        max_length=16,
+        choices=Provider.choices,
+        default=Provider.KEYHOUSE,
+        help_text=_("Who made the code and checks it."),
     )
     code_hash = models.CharField(_("code HMAC"), max_length=64)
     expires_at = models.DateTimeField(_("expires at"))

@@ -4,6 +4,10 @@ A code is stored only as an HMAC whose salt names its purpose and target, so a c
 sent to verify one address can neither verify another nor reset a password. Limits
 live in the cache (keyhouse.core.ratelimit) and are checked before anything is
 written: a refused request leaves the code already sent usable.
+
+Codes sent by SMS may be made and checked by Twilio Verify instead
+(KEYHOUSE_SMS_CODES = "twilio_verify"). Starting and checking those goes through
+keyhouse.delivery, the app that talks to providers; delivery never imports this one.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from keyhouse.codes.models import OneTimeCode, Purpose
-from keyhouse.core.crypto import keyed_hash, keyed_hash_matches, random_digits
+from keyhouse.codes.models import SMS_PURPOSES, OneTimeCode, Purpose
+from keyhouse.core.crypto import keyed_hash, keyed_hash_matches, random_digits, random_secret
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.ratelimit import RateLimited, cooldown_start, parse_rate, ratelimit_hit
+from keyhouse.delivery.services import sms_verification_check, sms_verification_enqueue
 
 
 class CodeCooldown(RateLimited):
@@ -50,10 +55,14 @@ class CodeExhausted(KeyhouseError):
 
 @dataclass(frozen=True)
 class IssuedCode:
-    """A new code: ``code`` is the plaintext, handed out once for delivery and never stored."""
+    """A new code: ``code`` is the plaintext, handed out once for delivery and never stored.
+
+    ``code`` is None when a provider makes and sends the code (Twilio Verify): there is
+    nothing for the caller to send.
+    """
 
     record: OneTimeCode
-    code: str = field(repr=False)
+    code: str | None = field(repr=False)
 
     @property
     def expires_minutes(self) -> int:
@@ -67,6 +76,13 @@ def _canonical_target(target: str) -> str:
 
 def _salt(purpose: str, target: str) -> str:
     return f"keyhouse.codes.{purpose}:{target}"
+
+
+def _provider(purpose: Purpose) -> OneTimeCode.Provider:
+    """Say who makes the code: Twilio Verify for SMS when KEYHOUSE_SMS_CODES says so."""
+    if purpose in SMS_PURPOSES:
+        return OneTimeCode.Provider(settings.KEYHOUSE_SMS_CODES)  # checked by codes.E003
+    return OneTimeCode.Provider.KEYHOUSE
 
 
 def code_limits_hit(*, purpose: Purpose | str, target: str, ip: str | None = None) -> None:
@@ -117,11 +133,18 @@ def code_issue(
     Raises CodeCooldown (429) while the resend cooldown of this purpose and target
     runs, and RateLimited (429) over the hourly cap per target or per client ``ip``;
     both carry ``retry_after``.
+
+    When Twilio Verify makes the code (see ``_provider``), the row is recorded all the
+    same, a verification is queued to start once the transaction commits, and the
+    returned ``code`` is None.
     """
     purpose = Purpose(purpose)
     target = _canonical_target(target)
     code_limits_hit(purpose=purpose, target=target, ip=ip)
-    code = random_digits(settings.KEYHOUSE_CODE_LENGTH)
+    provider = _provider(purpose)
+    code = None
+    if provider == OneTimeCode.Provider.KEYHOUSE:
+        code = random_digits(settings.KEYHOUSE_CODE_LENGTH)
     now = timezone.now()
     with transaction.atomic():
         OneTimeCode.objects.filter(
@@ -131,9 +154,14 @@ def code_issue(
             purpose=purpose,
             target=target,
             user=user,
-            code_hash=keyed_hash(code, salt=_salt(purpose, target)),
+            provider=provider,
+            # Twilio's codes never reach Keyhouse: hash a secret nobody knows instead,
+            # so that no code could match the row here.
+            code_hash=keyed_hash(code or random_secret(), salt=_salt(purpose, target)),
             expires_at=now + timedelta(seconds=settings.KEYHOUSE_CODE_TTL),
         )
+        if code is None:
+            sms_verification_enqueue(to=target, template=purpose, user=user)
     return IssuedCode(record=record, code=code)
 
 
@@ -146,7 +174,7 @@ def _code_try(*, record: OneTimeCode | None, code: str, now: datetime) -> Keyhou
         return CodeExhausted()
     if record.expires_at <= now:
         return CodeExpired()
-    if not keyed_hash_matches(code, record.code_hash, salt=_salt(record.purpose, record.target)):
+    if not _code_matches(record=record, code=code):
         record.attempts += 1
         record.save(update_fields=["attempts", "updated_at"])
         tries_left = max_attempts - record.attempts
@@ -156,12 +184,24 @@ def _code_try(*, record: OneTimeCode | None, code: str, now: datetime) -> Keyhou
     return None
 
 
+def _code_matches(*, record: OneTimeCode, code: str) -> bool:
+    """Compare ``code`` with the row's HMAC, or ask Twilio Verify if Twilio made it."""
+    if record.provider == OneTimeCode.Provider.TWILIO_VERIFY:
+        # Twilio takes codes of 4 to 10 characters; anything else is wrong without asking.
+        if not (code.isascii() and code.isdigit() and 4 <= len(code) <= 10):
+            return False
+        return sms_verification_check(to=record.target, code=code)
+    return keyed_hash_matches(code, record.code_hash, salt=_salt(record.purpose, record.target))
+
+
 def code_verify(*, purpose: Purpose | str, target: str, code: str) -> OneTimeCode:
     """Consume the live code for ``purpose`` and ``target`` if ``code`` matches it.
 
     Raises CodeInvalid (400, with ``tries_left`` after a wrong guess, without it when
     no code is live), CodeExpired (400) or CodeExhausted (400) once the wrong tries
-    reach KEYHOUSE_CODE_MAX_ATTEMPTS, after which even the right code fails.
+    reach KEYHOUSE_CODE_MAX_ATTEMPTS, after which even the right code fails. A code
+    that Twilio Verify made is checked by Twilio, under the same lock and counting;
+    when Twilio cannot answer, ServiceUnavailable (503) is raised and no try counted.
 
     The newest live row is locked, so of two requests with one code only one
     consumes it. A wrong try must stay counted although an error follows, so the

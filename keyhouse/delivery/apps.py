@@ -10,6 +10,9 @@ class DeliveryConfig(AppConfig):
     label = "delivery"
     verbose_name = "Delivery"
 
+    def ready(self) -> None:
+        from keyhouse.delivery import checks  # noqa: F401 - registers the system checks
+
     def purge_expired(self, *, now: datetime) -> int:
         """Delete old delivery records; called by ``manage.py purge_expired``."""
         from keyhouse.delivery.services import delivery_purge_old

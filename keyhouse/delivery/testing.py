@@ -1,7 +1,7 @@
-"""A real SMTP server on loopback for tests, with pytest fixtures other apps can use.
+"""A real SMTP server on loopback and an SMS outbox for tests, with pytest fixtures.
 
 Import the fixtures into a conftest (``from keyhouse.delivery.testing import
-smtp_mailer, smtp_server``) or list this module in ``pytest_plugins``.
+sms_outbox, smtp_mailer, smtp_server``) or list this module in ``pytest_plugins``.
 ``tasks_sent_to`` makes tasks go through a broker instead of running inline.
 """
 
@@ -29,6 +29,8 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 from kombu import pools
+
+from keyhouse.delivery.sms import memory
 
 HOST = "127.0.0.1"
 
@@ -104,6 +106,18 @@ def smtp_mailer(smtp_server: SMTPServer, settings: Any) -> SMTPServer:
     """
     settings.MAILERS = smtp_mailers(smtp_server.port)
     return smtp_server
+
+
+@pytest.fixture
+def sms_outbox(settings: Any) -> Iterator[list[memory.SmsMessage]]:
+    """Keep the test's text messages in a list, like Django's ``mailoutbox`` for email.
+
+    Each item has ``to``, ``body`` and ``message_id``.
+    """
+    settings.KEYHOUSE_SMS_BACKEND = "keyhouse.delivery.sms.memory.MemoryBackend"
+    memory.outbox.clear()
+    yield memory.outbox
+    memory.outbox.clear()
 
 
 def _forget_broker_connections() -> None:

@@ -1,11 +1,18 @@
+"""Queueing, sending and recording messages: email and SMS alike, then email through SMTP."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
 import pytest
+from celery import Task
 from django.db import connection, transaction
 
 from keyhouse.delivery.models import Delivery
-from keyhouse.delivery.services import email_enqueue
-from keyhouse.delivery.tasks import deliver_email
+from keyhouse.delivery.services import email_enqueue, sms_enqueue
+from keyhouse.delivery.tasks import deliver_email, deliver_sms
 from keyhouse.delivery.testing import free_port, smtp_mailers, tasks_sent_to
 
 pytestmark = [
@@ -20,6 +27,94 @@ CONTEXT = {"code": CODE, "expires_minutes": 10}
 
 def enqueue_verification(**kwargs) -> Delivery:
     return email_enqueue(to="ada@example.com", template="verify_email", context=CONTEXT, **kwargs)
+
+
+@dataclass(frozen=True)
+class Channel:
+    enqueue: Callable[..., Delivery]  # takes template and context
+    template: str  # the verification code's template
+    outbox: list
+    task: Task
+
+
+@pytest.fixture(params=["email", "sms"])
+def channel(request) -> Channel:
+    """Each channel's enqueue, with the outbox where its messages land."""
+    if request.param == "email":
+        return Channel(
+            enqueue=partial(email_enqueue, to="ada@example.com"),
+            template="verify_email",
+            outbox=request.getfixturevalue("mailoutbox"),
+            task=deliver_email,
+        )
+    return Channel(
+        enqueue=partial(sms_enqueue, to="+442079460958"),
+        template="verify_phone",
+        outbox=request.getfixturevalue("sms_outbox"),
+        task=deliver_sms,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_transaction_sends_nothing(channel):
+    def sign_up_failing_after_the_message() -> None:
+        with transaction.atomic():
+            channel.enqueue(template=channel.template, context=CONTEXT)
+            raise RuntimeError("the sign-up failed after queueing its message")
+
+    with pytest.raises(RuntimeError):
+        sign_up_failing_after_the_message()
+
+    assert channel.outbox == []
+    assert not Delivery.objects.exists()
+
+
+def test_a_broker_that_is_down_leaves_the_delivery_queued_and_logs_no_code(
+    channel, caplog, django_capture_on_commit_callbacks
+):
+    with (
+        tasks_sent_to(f"redis://127.0.0.1:{free_port()}/0"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        delivery = channel.enqueue(template=channel.template, context=CONTEXT)
+
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.QUEUED
+    assert "Error calling _delivery_queue.<locals>.queue in on_commit()" in caplog.text
+    assert CODE not in caplog.text
+    assert channel.outbox == []
+
+
+def test_the_database_never_holds_the_code(channel, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        channel.enqueue(template=channel.template, context=CONTEXT)
+
+    assert len(channel.outbox) == 1
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {Delivery._meta.db_table}")  # noqa: S608
+        [row] = cursor.fetchall()
+    assert all(CODE not in str(value) for value in row)
+
+
+def test_a_missing_template_fails_at_once(channel, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = channel.enqueue(template="no_such_template", context={})
+
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.attempts == 1
+    assert delivery.last_error.startswith("TemplateDoesNotExist")
+    assert channel.outbox == []
+
+
+def test_a_task_handed_out_twice_sends_once(channel, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = channel.enqueue(template=channel.template, context=CONTEXT)
+    channel.task.delay(str(delivery.id), CONTEXT)
+
+    assert len(channel.outbox) == 1
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -40,46 +135,6 @@ def test_email_goes_out_through_smtp_once_the_transaction_commits(smtp_mailer, u
     assert delivery.sent_at is not None
     assert delivery.provider_message_id == message["Message-ID"]
     assert delivery.user == user
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_transaction_sends_nothing(smtp_mailer):
-    def sign_up_failing_after_the_email() -> None:
-        with transaction.atomic():
-            enqueue_verification()
-            raise RuntimeError("the sign-up failed after queueing its email")
-
-    with pytest.raises(RuntimeError):
-        sign_up_failing_after_the_email()
-
-    assert smtp_mailer.messages == []
-    assert not Delivery.objects.exists()
-
-
-def test_a_broker_that_is_down_leaves_the_delivery_queued_and_logs_no_code(
-    caplog, django_capture_on_commit_callbacks
-):
-    with (
-        tasks_sent_to(f"redis://127.0.0.1:{free_port()}/0"),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        delivery = enqueue_verification()
-
-    delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.QUEUED
-    assert "Error calling email_enqueue.<locals>.queue in on_commit()" in caplog.text
-    assert CODE not in caplog.text
-
-
-def test_the_database_never_holds_the_code(smtp_mailer, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        enqueue_verification()
-
-    assert len(smtp_mailer.messages) == 1
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM {Delivery._meta.db_table}")  # noqa: S608
-        [row] = cursor.fetchall()
-    assert all(CODE not in str(value) for value in row)
 
 
 def test_an_unreachable_server_is_retried_then_recorded_failed(
@@ -124,27 +179,6 @@ def test_a_temporarily_refused_recipient_is_retried(
     assert delivery.attempts == 2
     assert "451" in delivery.last_error
     assert len(smtp_mailer.messages) == 1
-
-
-def test_a_missing_template_fails_at_once(mailoutbox, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        delivery = email_enqueue(to="ada@example.com", template="no_such_template", context={})
-
-    delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.FAILED
-    assert delivery.attempts == 1
-    assert delivery.last_error.startswith("TemplateDoesNotExist")
-    assert mailoutbox == []
-
-
-def test_a_task_handed_out_twice_sends_once(mailoutbox, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        delivery = enqueue_verification()
-    deliver_email.delay(str(delivery.id), CONTEXT)
-
-    assert len(mailoutbox) == 1
-    delivery.refresh_from_db()
-    assert delivery.attempts == 1
 
 
 @pytest.mark.parametrize(

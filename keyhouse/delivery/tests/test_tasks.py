@@ -5,6 +5,7 @@ import smtplib
 import pytest
 from django.template import TemplateDoesNotExist
 
+from keyhouse.delivery.sms.base import SmsPermanentError, SmsTransientError
 from keyhouse.delivery.tasks import is_transient
 
 
@@ -17,6 +18,7 @@ from keyhouse.delivery.tasks import is_transient
         smtplib.SMTPDataError(451, b"Local error in processing"),
         smtplib.SMTPAuthenticationError(454, b"Temporary authentication failure"),
         smtplib.SMTPRecipientsRefused({"a@example.com": (451, b"later"), "b@x": (452, b"full")}),
+        SmsTransientError("Too Many Requests", code=20429),
     ],
 )
 def test_connection_trouble_and_4xx_replies_are_transient(exc):
@@ -33,6 +35,7 @@ def test_connection_trouble_and_4xx_replies_are_transient(exc):
         smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server."),
         ValueError("Invalid address"),
         TemplateDoesNotExist("delivery/missing.txt"),
+        SmsPermanentError("Attempt to send to unsubscribed recipient", code=21610),
     ],
 )
 def test_5xx_replies_and_other_errors_are_permanent(exc):
