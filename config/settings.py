@@ -395,3 +395,7 @@ KEYHOUSE_TWILIO_TIMEOUT = env.float("KEYHOUSE_TWILIO_TIMEOUT", default=10.0)  # 
 # codes ("1,44") or ISO regions ("US,CA,GB"). An empty allow list allows everywhere.
 KEYHOUSE_PHONE_ALLOWED_COUNTRY_CODES = env.list("KEYHOUSE_PHONE_ALLOWED_COUNTRY_CODES", default=[])
 KEYHOUSE_PHONE_DENIED_COUNTRY_CODES = env.list("KEYHOUSE_PHONE_DENIED_COUNTRY_CODES", default=[])
+
+# A code sent to a number that no account has creates an account when it is verified;
+# false makes phone sign-in work only for numbers already verified by an account.
+KEYHOUSE_PHONE_SIGNUP_ENABLED = env.bool("KEYHOUSE_PHONE_SIGNUP_ENABLED", default=True)

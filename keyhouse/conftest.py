@@ -9,13 +9,13 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from keyhouse.core.http import ClientInfo
-from keyhouse.delivery.testing import smtp_mailer, smtp_server
+from keyhouse.delivery.testing import sms_outbox, smtp_mailer, smtp_server
 from keyhouse.tokens import keys
 from keyhouse.tokens.services import TokenPair, session_start, signing_key_rotate
 from keyhouse.users.models import User
 from keyhouse.users.services import user_create
 
-__all__ = ["smtp_mailer", "smtp_server"]
+__all__ = ["sms_outbox", "smtp_mailer", "smtp_server"]
 
 PASSWORD = "correct horse battery staple"
 CLIENT = ClientInfo(ip="203.0.113.7", user_agent="pytest")

@@ -77,3 +77,11 @@ class CodeInputSerializer(serializers.Serializer):
 
 class ProfileUpdateInputSerializer(serializers.Serializer):
     display_name = StrictCharField(max_length=150, allow_blank=True)
+
+
+class PhoneInputSerializer(serializers.Serializer):
+    phone = StrictCharField(max_length=32, help_text="E.164, e.g. +14155550100.")
+
+
+class PhoneVerifyInputSerializer(TokenTransportInputSerializer, PhoneInputSerializer):
+    code = OneTimeCodeField()

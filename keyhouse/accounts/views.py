@@ -17,6 +17,8 @@ from keyhouse.accounts.serializers import (
     LoginInputSerializer,
     PasswordChangeInputSerializer,
     PasswordResetInputSerializer,
+    PhoneInputSerializer,
+    PhoneVerifyInputSerializer,
     ProfileUpdateInputSerializer,
     ReauthenticateInputSerializer,
     SignupInputSerializer,
@@ -29,6 +31,12 @@ from keyhouse.accounts.services.account import (
     profile_update,
 )
 from keyhouse.accounts.services.password_reset import password_forgot, password_reset
+from keyhouse.accounts.services.phone import (
+    phone_change_confirm,
+    phone_change_request,
+    phone_sign_in,
+    phone_sign_in_code_send,
+)
 from keyhouse.accounts.services.reauthentication import reauthenticate
 from keyhouse.accounts.services.signin import signin_with_password
 from keyhouse.accounts.services.signup import email_verification_resend, email_verify, signup
@@ -267,6 +275,86 @@ class EmailChangeVerifyApi(APIView):
         serializer = CodeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = email_change_confirm(
+            user=request.user.user,
+            code=serializer.validated_data["code"],
+            client=client_info(request),
+        )
+        return Response(UserOutputSerializer(user).data)
+
+
+class PhoneSendCodeApi(PublicApi):
+    @extend_schema(
+        request=PhoneInputSerializer,
+        responses={202: AcceptedOutputSerializer},
+        summary="Text a sign-in code to a phone number",
+        description="The same 202 whether or not the number is registered. 400 "
+        "`invalid_phone` or `phone_country_not_allowed` before any SMS is sent; 429 when "
+        "asked too soon or too often.",
+    )
+    @rate_limit("phone_send_code")
+    def post(self, request: Request) -> Response:
+        serializer = PhoneInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        phone_sign_in_code_send(
+            phone=serializer.validated_data["phone"], client=client_info(request)
+        )
+        return accepted(_("If the number can sign in, a code is on its way."))
+
+
+class PhoneVerifyApi(PublicApi):
+    @extend_schema(
+        request=PhoneVerifyInputSerializer,
+        responses={200: TokenPairOutputSerializer},
+        summary="Sign in with the phone number and its code",
+        description="A new number creates an account with a verified phone (unless "
+        "KEYHOUSE_PHONE_SIGNUP_ENABLED is off). A wrong, expired or used code answers 400 "
+        "`code_invalid`.",
+    )
+    @rate_limit("phone_verify", target="phone")
+    def post(self, request: Request) -> Response:
+        serializer = PhoneVerifyInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pair = phone_sign_in(
+            phone=serializer.validated_data["phone"],
+            code=serializer.validated_data["code"],
+            client=client_info(request),
+        )
+        return token_pair_response(
+            pair, transport=serializer.validated_data.get("refresh_token_transport")
+        )
+
+
+class PhoneChangeApi(APIView):
+    @extend_schema(
+        request=PhoneInputSerializer,
+        responses={202: AcceptedOutputSerializer},
+        summary="Start adding or changing the phone: a code goes to the number",
+        description="Needs a recent re-authentication (403 `reauthentication_required`).",
+    )
+    @rate_limit("phone_change")
+    def post(self, request: Request) -> Response:
+        serializer = PhoneInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        phone_change_request(
+            user=request.user.user,
+            session_id=request.user.session_id,
+            phone=serializer.validated_data["phone"],
+            client=client_info(request),
+        )
+        return accepted(_("A code is on its way to the number."))
+
+
+class PhoneChangeVerifyApi(APIView):
+    @extend_schema(
+        request=CodeInputSerializer,
+        responses=UserOutputSerializer,
+        summary="Finish adding or changing the phone with the code sent to it",
+        description="409 `phone_taken` if another account has the number.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = CodeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = phone_change_confirm(
             user=request.user.user,
             code=serializer.validated_data["code"],
             client=client_info(request),

@@ -7,7 +7,6 @@ sms_outbox, smtp_mailer, smtp_server``) or list this module in ``pytest_plugins`
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -26,11 +25,11 @@ import redis
 from aiosmtpd.controller import Controller
 from celery import current_app
 from django.conf import settings
-from django.db import connection
 from django.test import override_settings
 from kombu import pools
 
 from keyhouse.delivery.sms import memory
+from keyhouse.testing import running, service_env
 
 HOST = "127.0.0.1"
 
@@ -158,31 +157,14 @@ def broker_url() -> str:
 
 
 @contextmanager
-def celery_worker(*, broker: str, smtp_port: int, log: Path) -> Iterator[subprocess.Popen]:
+def celery_worker(
+    *, broker: str, smtp_port: int, log: Path, **env: str
+) -> Iterator[subprocess.Popen]:
     """Run ``celery worker`` on the test database, sending mail to ``smtp_port``."""
-    database = urlsplit(os.environ["DATABASE_URL"])._replace(
-        path=f"/{connection.settings_dict['NAME']}"
-    )
-    env = {
-        **os.environ,
-        "DATABASE_URL": database.geturl(),
-        "DATABASE_CONN_MAX_AGE": "0",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "CELERY_BROKER_URL": broker,
-        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
-    }
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
-    with log.open("w") as output:
-        worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            command, cwd=settings.BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
+    environment = service_env(
+        CELERY_BROKER_URL=broker, EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}", **env
+    )
+    with running(command, env=environment, log=log) as worker:
         yield worker
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()

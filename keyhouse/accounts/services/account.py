@@ -12,7 +12,7 @@ from keyhouse.accounts.services.reauthentication import (
     password_confirm,
     reauthentication_require,
 )
-from keyhouse.accounts.services.verification import code_check, code_send_by_email
+from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
@@ -85,13 +85,7 @@ def email_change_request(
     reauthentication_require(session_id=session_id)
     if new_email.lower() == user.email.lower():
         raise EmailUnchanged(fields={"email": [EmailUnchanged.message]})
-    code_send_by_email(
-        user=user,
-        purpose=Purpose.CHANGE_EMAIL,
-        template="change_email",
-        client=client,
-        to=new_email,
-    )
+    code_send(purpose=Purpose.CHANGE_EMAIL, to=new_email, channel="email", client=client, user=user)
 
 
 def email_change_confirm(*, user: User, code: str, client: ClientInfo) -> User:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from keyhouse.accounts.services.verification import code_check, code_send_by_email
+from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
@@ -27,8 +27,8 @@ def password_forgot(*, email: str, client: ClientInfo) -> None:
     """
     user = user_get_by_email(email=email)
     if user is not None and user.is_active:
-        code_send_by_email(
-            user=user, purpose=Purpose.PASSWORD_RESET, template="password_reset", client=client
+        code_send(
+            purpose=Purpose.PASSWORD_RESET, to=user.email, channel="email", client=client, user=user
         )
     else:
         code_limits_hit(purpose=Purpose.PASSWORD_RESET, target=email, ip=client.ip)

@@ -12,7 +12,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
-from keyhouse.accounts.services.verification import code_check, code_send_by_email
+from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
@@ -28,8 +28,8 @@ from keyhouse.users.services import EmailTaken, user_create
 
 
 def _verification_code_send(*, user: User, client: ClientInfo) -> None:
-    code_send_by_email(
-        user=user, purpose=Purpose.VERIFY_EMAIL, template="verify_email", client=client
+    code_send(
+        purpose=Purpose.VERIFY_EMAIL, to=user.email, channel="email", client=client, user=user
     )
 
 

@@ -1,4 +1,4 @@
-"""Send codes by email and check them, the steps every code-based journey shares."""
+"""Send codes by email or SMS and check them, the steps every code-based journey shares."""
 
 from __future__ import annotations
 
@@ -8,28 +8,39 @@ from keyhouse.codes.models import OneTimeCode, Purpose
 from keyhouse.codes.services import CodeExhausted, CodeExpired, CodeInvalid, code_issue, code_verify
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import CODE_CHECKS, CODES_SENT
-from keyhouse.delivery.services import email_enqueue
+from keyhouse.delivery.services import email_enqueue, sms_enqueue
 from keyhouse.users.models import User
 
 
-def code_send_by_email(
-    *, user: User, purpose: Purpose, template: str, client: ClientInfo, to: str | None = None
+def code_send(
+    *,
+    purpose: Purpose,
+    to: str,
+    channel: str,
+    client: ClientInfo,
+    user: User | None = None,
+    template: str | None = None,
 ) -> None:
-    """Issue a code for ``purpose`` and mail it to ``to`` (the user's address by default)."""
-    to = to or user.email
+    """Issue a code for ``purpose`` and send it to ``to`` by "email" or "sms".
+
+    ``template`` defaults to the purpose's name. With Twilio Verify making the SMS
+    codes, ``code_issue`` has already asked Twilio to send one, and nothing is queued.
+    """
     issued = code_issue(purpose=purpose, target=to, user=user, ip=client.ip)
-    email_enqueue(
-        to=to,
-        template=template,
-        context={"code": issued.code, "expires_minutes": issued.expires_minutes},
-        user=user,
-    )
-    CODES_SENT.labels(purpose=purpose, channel="email").inc()
+    if issued.code is not None:
+        enqueue = email_enqueue if channel == "email" else sms_enqueue
+        enqueue(
+            to=to,
+            template=template or purpose,
+            context={"code": issued.code, "expires_minutes": issued.expires_minutes},
+            user=user,
+        )
+    CODES_SENT.labels(purpose=purpose, channel=channel).inc()
     audit_record(
         type=AuditEvent.Type.CODE_SENT,
-        user_id=user.pk,
+        user_id=user.pk if user else None,
         client=client,
-        detail={"purpose": purpose, "channel": "email"},
+        detail={"purpose": purpose, "channel": channel},
     )
 
 

@@ -141,7 +141,8 @@ def test_a_hundred_concurrent_requests_let_exactly_the_limit_through(live_server
         status, _ = post(live_server.url, "/api/v1/auth/password/forgot", {"email": f"n{i}@x.io"})
         return status
 
-    with ThreadPoolExecutor(max_workers=25) as pool:
+    # Ten at a time: the test server's listen queue holds about that many connections.
+    with ThreadPoolExecutor(max_workers=10) as pool:
         statuses = list(pool.map(forgot, range(100)))
     assert statuses.count(HTTPStatus.ACCEPTED) == 20
     assert statuses.count(HTTPStatus.TOO_MANY_REQUESTS) == 80

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from keyhouse.delivery.models import Delivery
-from keyhouse.delivery.services import email_enqueue
+from keyhouse.delivery.services import email_enqueue, sms_enqueue
 from keyhouse.delivery.testing import WAIT_SECONDS, broker_url, celery_worker, tasks_sent_to
 
 
@@ -37,3 +37,41 @@ def test_a_celery_worker_delivers_a_queued_email(smtp_server, tmp_path):
     assert delivery.attempts == 1
     assert delivery.provider_message_id == messages[0]["Message-ID"]
     assert "042917" not in log.read_text()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_worker_texts_one_number_and_retries_then_records_another(smtp_server, tmp_path):
+    broker = broker_url()
+    outbox = tmp_path / "sms.jsonl"
+    worker_env = {
+        "KEYHOUSE_SMS_BACKEND": "keyhouse.delivery.tests.file_backend.FileBackend",
+        "KEYHOUSE_TEST_SMS_OUTBOX": str(outbox),
+        "KEYHOUSE_TEST_SMS_UNREACHABLE": "+14155550199",
+        "KEYHOUSE_DELIVERY_MAX_RETRIES": "2",
+        "KEYHOUSE_DELIVERY_RETRY_BACKOFF": "1",
+    }
+    log = tmp_path / "worker.log"
+    with (
+        celery_worker(broker=broker, smtp_port=smtp_server.port, log=log, **worker_env),
+        tasks_sent_to(broker),
+    ):
+        context = {"code": "318204", "expires_minutes": 10}
+        delivered = sms_enqueue(to="+14155550100", template="phone_sign_in", context=context)
+        failing = sms_enqueue(to="+14155550199", template="phone_sign_in", context=context)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            delivered.refresh_from_db()
+            failing.refresh_from_db()
+            if Delivery.Status.QUEUED not in {delivered.status, failing.status}:
+                break
+            time.sleep(0.2)
+
+    assert delivered.status == Delivery.Status.SENT, log.read_text()
+    (line,) = outbox.read_text().splitlines()
+    assert '"+14155550100"' in line
+    assert "318204" in line
+    assert failing.status == Delivery.Status.FAILED, log.read_text()
+    assert failing.attempts == 3
+    assert failing.last_error.startswith("20503")
+    assert "318204" not in log.read_text()
