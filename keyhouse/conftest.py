@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -32,6 +32,20 @@ def _clear_cache():
 def _postgres_only(request):
     if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: runs in the postgres-redis pass of make test")
+
+
+@pytest.fixture
+def unreachable_cache(settings):
+    """Point the cache at a port where no Redis listens, as when Redis is down."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
+    yield
+    caches["default"].close()
 
 
 @pytest.fixture(scope="session")

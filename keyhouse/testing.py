@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import secrets
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -148,3 +151,33 @@ class TcpProxy:
 def headers_but_request_id(response: Any) -> dict[str, str]:
     """A response's headers without X-Request-ID, which differs on every request."""
     return {name: value for name, value in response.headers.items() if name != "X-Request-ID"}
+
+
+def code_in_mail(message: Any) -> str:
+    """The 6-digit code in the plain-text part of an email."""
+    return re.search(r"\b(\d{6})\b", message.get_body(("plain",)).get_content()).group(1)
+
+
+def call_api(
+    base: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Call a live server's API over HTTP; return the status and the decoded JSON body."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(  # noqa: S310 - servers the tests run on loopback
+        f"{base}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers=headers,
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")

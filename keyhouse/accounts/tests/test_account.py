@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from http import HTTPStatus
 
@@ -14,15 +13,12 @@ from keyhouse.audit.models import AuditEvent
 from keyhouse.codes.models import OneTimeCode
 from keyhouse.conftest import CLIENT
 from keyhouse.delivery.models import Delivery
+from keyhouse.testing import code_in_mail
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_start
 from keyhouse.users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def code_in(message) -> str:
-    return re.search(r"\b(\d{6})\b", message.get_body(("plain",)).get_content()).group(1)
 
 
 def bearer(pair) -> APIClient:
@@ -142,7 +138,9 @@ def test_email_change_switches_the_address_and_notifies_the_old_one(auth_client,
     assert response.status_code == HTTPStatus.ACCEPTED
     (message,) = smtp_mailer.messages
     assert message["To"] == "Ada@new.example"
-    done = auth_client.post("/api/v1/me/email/verify", {"code": code_in(message)}, format="json")
+    done = auth_client.post(
+        "/api/v1/me/email/verify", {"code": code_in_mail(message)}, format="json"
+    )
     assert done.status_code == HTTPStatus.OK, done.content
     assert done.json()["email"] == "ada@new.example"
     assert done.json()["email_verified"] is True
@@ -154,7 +152,7 @@ def test_email_change_switches_the_address_and_notifies_the_old_one(auth_client,
 
 def test_email_change_to_an_address_taken_meanwhile_is_a_409(auth_client, smtp_mailer):
     auth_client.post("/api/v1/me/email", {"email": "taken@example.com"}, format="json")
-    code = code_in(smtp_mailer.messages[0])
+    code = code_in_mail(smtp_mailer.messages[0])
     User.objects.create_user("TAKEN@example.com", "someone else's passphrase")
     response = auth_client.post("/api/v1/me/email/verify", {"code": code}, format="json")
     assert response.status_code == HTTPStatus.CONFLICT
@@ -173,7 +171,7 @@ def test_email_change_code_errors_are_precise_for_the_signed_in_user(auth_client
     no_code = auth_client.post("/api/v1/me/email/verify", {"code": "123456"}, format="json")
     assert no_code.json()["code"] == "code_invalid"
     auth_client.post("/api/v1/me/email", {"email": "new@example.com"}, format="json")
-    code = code_in(smtp_mailer.messages[0])
+    code = code_in_mail(smtp_mailer.messages[0])
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     response = auth_client.post("/api/v1/me/email/verify", {"code": wrong}, format="json")
     assert response.json()["code"] == "code_invalid"

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import re
 import time
-import urllib.error
-import urllib.request
 from http import HTTPStatus
-from typing import Any
 
 import pytest
 import time_machine
@@ -22,6 +17,7 @@ from keyhouse.delivery.testing import (
     smtp_mailers,
     tasks_sent_to,
 )
+from keyhouse.testing import call_api, code_in_mail
 from keyhouse.users.models import User
 
 PASSPHRASE = "a long and unusual passphrase"
@@ -29,37 +25,22 @@ PASSPHRASE = "a long and unusual passphrase"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def post(base: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(  # noqa: S310 - a loopback test server
-        f"{base}{path}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-def code_in(message) -> str:
-    return re.search(r"\b(\d{6})\b", message.get_body(("plain",)).get_content()).group(1)
-
-
 def sign_up_verify_refresh(base: str, smtp_server) -> None:
-    status, _ = post(
-        base, "/api/v1/auth/signup", {"email": "ada@example.com", "password": PASSPHRASE}
+    status, _ = call_api(
+        base, "POST", "/api/v1/auth/signup", {"email": "ada@example.com", "password": PASSPHRASE}
     )
     assert status == HTTPStatus.ACCEPTED
     (message,) = smtp_server.wait_for_messages(1, timeout=WAIT_SECONDS)
-    status, tokens = post(
-        base, "/api/v1/auth/email/verify", {"email": "ada@example.com", "code": code_in(message)}
+    status, tokens = call_api(
+        base,
+        "POST",
+        "/api/v1/auth/email/verify",
+        {"email": "ada@example.com", "code": code_in_mail(message)},
     )
     assert status == HTTPStatus.OK, tokens
     assert tokens["user"]["email_verified"] is True
-    status, refreshed = post(
-        base, "/api/v1/auth/token/refresh", {"refresh_token": tokens["refresh_token"]}
+    status, refreshed = call_api(
+        base, "POST", "/api/v1/auth/token/refresh", {"refresh_token": tokens["refresh_token"]}
     )
     assert status == HTTPStatus.OK, refreshed
     assert refreshed["refresh_token"] != tokens["refresh_token"]
@@ -85,8 +66,8 @@ def test_mail_outage_loses_no_user_and_a_resend_delivers(live_server, smtp_serve
     settings.KEYHOUSE_DELIVERY_MAX_RETRIES = 2
     settings.MAILERS = smtp_mailers(free_port())  # nothing listens there
     base = live_server.url
-    status, _ = post(
-        base, "/api/v1/auth/signup", {"email": "ada@example.com", "password": PASSPHRASE}
+    status, _ = call_api(
+        base, "POST", "/api/v1/auth/signup", {"email": "ada@example.com", "password": PASSPHRASE}
     )
     assert status == HTTPStatus.ACCEPTED
     failed = Delivery.objects.get()
@@ -96,13 +77,16 @@ def test_mail_outage_loses_no_user_and_a_resend_delivers(live_server, smtp_serve
 
     settings.MAILERS = smtp_mailers(smtp_server.port)
     with time_machine.travel(time.time() + 61, tick=False):
-        status, _ = post(base, "/api/v1/auth/email/resend", {"email": "ada@example.com"})
+        status, _ = call_api(
+            base, "POST", "/api/v1/auth/email/resend", {"email": "ada@example.com"}
+        )
         assert status == HTTPStatus.ACCEPTED
         (message,) = smtp_server.wait_for_messages(1, timeout=WAIT_SECONDS)
-        status, tokens = post(
+        status, tokens = call_api(
             base,
+            "POST",
             "/api/v1/auth/email/verify",
-            {"email": "ada@example.com", "code": code_in(message)},
+            {"email": "ada@example.com", "code": code_in_mail(message)},
         )
     assert status == HTTPStatus.OK, tokens
     assert User.objects.count() == 1

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 import time
 from http import HTTPStatus
 
@@ -9,7 +8,7 @@ import time_machine
 from rest_framework.test import APIClient
 
 from keyhouse.audit.models import AuditEvent
-from keyhouse.testing import headers_but_request_id
+from keyhouse.testing import code_in_mail, headers_but_request_id
 from keyhouse.users.models import User
 
 FORGOT = "/api/v1/auth/password/forgot"
@@ -17,10 +16,6 @@ RESET = "/api/v1/auth/password/reset"
 NEW = "a brand new passphrase"
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def code_in(message) -> str:
-    return re.search(r"\b(\d{6})\b", message.get_body(("plain",)).get_content()).group(1)
 
 
 def forgot(api_client, email="ada@example.com"):
@@ -39,7 +34,7 @@ def test_reset_sets_the_password_ends_every_session_and_notifies(
     assert forgot(api_client, "ADA@example.com").status_code == HTTPStatus.ACCEPTED
     (message,) = smtp_mailer.messages
     assert "reset" in message["Subject"].lower()
-    response = reset(api_client, code_in(message))
+    response = reset(api_client, code_in_mail(message))
     assert response.status_code == HTTPStatus.OK, response.content
 
     user = User.objects.get()
@@ -83,7 +78,7 @@ def test_forgot_honours_the_cooldown_for_unknown_addresses_too(
 
 def test_a_reset_code_works_once(api_client, smtp_mailer, verified_user):
     forgot(api_client)
-    code = code_in(smtp_mailer.messages[0])
+    code = code_in_mail(smtp_mailer.messages[0])
     assert reset(api_client, code).status_code == HTTPStatus.OK
     again = reset(api_client, code, new_password="yet another passphrase")
     assert again.status_code == HTTPStatus.BAD_REQUEST
@@ -94,7 +89,7 @@ def test_a_reset_code_works_once(api_client, smtp_mailer, verified_user):
 def test_a_reset_code_for_another_email_or_purpose_fails(api_client, smtp_mailer, verified_user):
     User.objects.create_user("bob@example.com", "bob's own passphrase")
     forgot(api_client)
-    code = code_in(smtp_mailer.messages[0])
+    code = code_in_mail(smtp_mailer.messages[0])
     assert reset(api_client, code, email="bob@example.com").json()["code"] == "code_invalid"
     verify = api_client.post(
         "/api/v1/auth/email/verify", {"email": "ada@example.com", "code": code}, format="json"
@@ -105,7 +100,7 @@ def test_a_reset_code_for_another_email_or_purpose_fails(api_client, smtp_mailer
 
 def test_an_expired_reset_code_fails(api_client, smtp_mailer, verified_user):
     forgot(api_client)
-    code = code_in(smtp_mailer.messages[0])
+    code = code_in_mail(smtp_mailer.messages[0])
     with time_machine.travel(time.time() + 11 * 60, tick=False):
         assert reset(api_client, code).json()["code"] == "code_invalid"
 
@@ -114,7 +109,7 @@ def test_a_weak_new_password_is_refused_and_the_code_stays_usable(
     api_client, smtp_mailer, verified_user
 ):
     forgot(api_client)
-    code = code_in(smtp_mailer.messages[0])
+    code = code_in_mail(smtp_mailer.messages[0])
     weak = reset(api_client, code, new_password="password")
     assert weak.status_code == HTTPStatus.BAD_REQUEST
     assert weak.json()["code"] == "validation_error"
@@ -125,7 +120,7 @@ def test_a_weak_new_password_is_refused_and_the_code_stays_usable(
 
 def test_reset_verifies_an_unverified_address(api_client, smtp_mailer, user):
     forgot(api_client)
-    assert reset(api_client, code_in(smtp_mailer.messages[0])).status_code == HTTPStatus.OK
+    assert reset(api_client, code_in_mail(smtp_mailer.messages[0])).status_code == HTTPStatus.OK
     assert User.objects.get().email_verified
 
 

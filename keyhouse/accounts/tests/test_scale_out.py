@@ -6,15 +6,10 @@ limits live in the shared database and cache, not in a process.
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 import time
-import urllib.error
-import urllib.request
 from contextlib import ExitStack
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import urlsplit
 
 import jwt as pyjwt
@@ -23,34 +18,11 @@ from django.conf import settings
 
 from keyhouse.delivery.models import Delivery
 from keyhouse.delivery.testing import WAIT_SECONDS, broker_url, free_port
-from keyhouse.testing import TcpProxy, gunicorn_server, running, service_env
+from keyhouse.testing import TcpProxy, call_api, code_in_mail, gunicorn_server, running, service_env
 
 PASSPHRASE = "a long and unusual passphrase"
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def call(
-    base: str, method: str, path: str, body: dict | None = None, token: str | None = None
-) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(  # noqa: S310 - servers on loopback
-        f"{base}{path}",
-        data=json.dumps(body).encode() if body is not None else None,
-        headers=headers,
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-def code_in(message) -> str:
-    return re.search(r"\b(\d{6})\b", message.get_body(("plain",)).get_content()).group(1)
 
 
 def wait_until(predicate, timeout: float = WAIT_SECONDS) -> bool:
@@ -89,7 +61,7 @@ def test_two_servers_and_a_worker_share_everything(smtp_server, tmp_path):
 
         # Sign up on A, read the code from the mail, verify on B, refresh on A.
         assert (
-            call(
+            call_api(
                 a,
                 "POST",
                 "/api/v1/auth/signup",
@@ -98,41 +70,41 @@ def test_two_servers_and_a_worker_share_everything(smtp_server, tmp_path):
             == 202
         )
         (message,) = smtp_server.wait_for_messages(1, timeout=WAIT_SECONDS)
-        status, tokens = call(
+        status, tokens = call_api(
             b,
             "POST",
             "/api/v1/auth/email/verify",
-            {"email": "ada@example.com", "code": code_in(message)},
+            {"email": "ada@example.com", "code": code_in_mail(message)},
         )
         assert status == HTTPStatus.OK, tokens
-        status, pair = call(
+        status, pair = call_api(
             a, "POST", "/api/v1/auth/token/refresh", {"refresh_token": tokens["refresh_token"]}
         )
         assert status == HTTPStatus.OK, pair
-        assert call(a, "GET", "/api/v1/me", token=pair["access_token"])[0] == HTTPStatus.OK
+        assert call_api(a, "GET", "/api/v1/me", token=pair["access_token"])[0] == HTTPStatus.OK
 
         # End the session on B: A refuses its access and refresh tokens at once.
         sid = pyjwt.decode(pair["access_token"], options={"verify_signature": False})["sid"]
-        status, _ = call(b, "DELETE", f"/api/v1/me/sessions/{sid}", token=pair["access_token"])
+        status, _ = call_api(b, "DELETE", f"/api/v1/me/sessions/{sid}", token=pair["access_token"])
         assert status == HTTPStatus.NO_CONTENT
-        status, body = call(a, "GET", "/api/v1/me", token=pair["access_token"])
+        status, body = call_api(a, "GET", "/api/v1/me", token=pair["access_token"])
         assert (status, body["code"]) == (HTTPStatus.UNAUTHORIZED, "session_revoked")
-        status, body = call(
+        status, body = call_api(
             a, "POST", "/api/v1/auth/token/refresh", {"refresh_token": pair["refresh_token"]}
         )
         assert (status, body["code"]) == (HTTPStatus.UNAUTHORIZED, "session_revoked")
 
         # A rate limit counted on A holds on B.
         for i in range(3):
-            status, _ = call(a, "POST", "/api/v1/auth/password/forgot", {"email": f"n{i}@x.io"})
+            status, _ = call_api(a, "POST", "/api/v1/auth/password/forgot", {"email": f"n{i}@x.io"})
             assert status == HTTPStatus.ACCEPTED
-        status, body = call(b, "POST", "/api/v1/auth/password/forgot", {"email": "n9@x.io"})
+        status, body = call_api(b, "POST", "/api/v1/auth/password/forgot", {"email": "n9@x.io"})
         assert (status, body["code"]) == (HTTPStatus.TOO_MANY_REQUESTS, "rate_limited")
 
         # With the worker stopped, sign-ups still answer; their mail waits in the broker.
         worker.close()
         for email in ("bob@example.com", "cy@example.com"):
-            status, _ = call(
+            status, _ = call_api(
                 b, "POST", "/api/v1/auth/signup", {"email": email, "password": PASSPHRASE}
             )
             assert status == HTTPStatus.ACCEPTED
@@ -146,16 +118,16 @@ def test_two_servers_and_a_worker_share_everything(smtp_server, tmp_path):
 
         # Redis goes away from B: what needs it answers 503, then B recovers by itself.
         proxy.stop()
-        status, body = call(
+        status, body = call_api(
             b, "POST", "/api/v1/auth/login", {"email": "ada@example.com", "password": PASSPHRASE}
         )
         assert (status, body["code"]) == (HTTPStatus.SERVICE_UNAVAILABLE, "service_unavailable")
-        status, body = call(b, "GET", "/readyz")
+        status, body = call_api(b, "GET", "/readyz")
         assert status == HTTPStatus.SERVICE_UNAVAILABLE
         assert body["checks"]["cache"] == "failing"
         proxy.start()
-        assert wait_until(lambda: call(b, "GET", "/readyz")[0] == HTTPStatus.OK, timeout=10)
-        status, body = call(
+        assert wait_until(lambda: call_api(b, "GET", "/readyz")[0] == HTTPStatus.OK, timeout=10)
+        status, body = call_api(
             b, "POST", "/api/v1/auth/login", {"email": "ada@example.com", "password": PASSPHRASE}
         )
         assert status == HTTPStatus.OK, body

@@ -16,7 +16,7 @@ from keyhouse.audit.models import AuditEvent
 from keyhouse.codes.models import OneTimeCode
 from keyhouse.conftest import CLIENT
 from keyhouse.delivery.models import Delivery
-from keyhouse.testing import headers_but_request_id
+from keyhouse.testing import code_in_mail, headers_but_request_id
 from keyhouse.users.models import User
 
 SIGNUP = "/api/v1/auth/signup"
@@ -32,12 +32,6 @@ def signup(api_client, email="ada@example.com", password=PASSPHRASE, **extra):
     return api_client.post(SIGNUP, {"email": email, "password": password, **extra}, format="json")
 
 
-def code_in(message) -> str:
-    match = re.search(r"\b(\d{6})\b", message.get_body(("plain",)).get_content())
-    assert match, message.get_body(("plain",)).get_content()
-    return match.group(1)
-
-
 def verify(api_client, code, email="ada@example.com", **extra):
     return api_client.post(VERIFY, {"email": email, "code": code, **extra}, format="json")
 
@@ -47,7 +41,7 @@ def test_sign_up_verify_by_mailed_code_and_refresh(api_client, smtp_mailer):
     assert response.status_code == HTTPStatus.ACCEPTED
     (message,) = smtp_mailer.messages
     assert message["To"] == "ada@example.com"
-    code = code_in(message)
+    code = code_in_mail(message)
     assert code in message.get_body(("html",)).get_content()
 
     verified = verify(api_client, code)
@@ -73,7 +67,7 @@ def test_sign_up_verify_by_mailed_code_and_refresh(api_client, smtp_mailer):
 
 def test_the_database_holds_only_the_hmac_of_the_code(api_client, smtp_mailer):
     signup(api_client)
-    code = code_in(smtp_mailer.messages[0])
+    code = code_in_mail(smtp_mailer.messages[0])
     for model in (OneTimeCode, Delivery, AuditEvent):
         for row in model.objects.values():
             assert code not in str(row), (model.__name__, row)
@@ -95,10 +89,10 @@ def test_signup_answers_the_same_for_a_registered_address(api_client, smtp_maile
 
 def test_signing_up_again_before_verifying_sends_a_new_code(api_client, smtp_mailer):
     signup(api_client, password="first long passphrase")
-    first = code_in(smtp_mailer.messages[0])
+    first = code_in_mail(smtp_mailer.messages[0])
     with time_machine.travel(time.time() + 61, tick=False):
         signup(api_client, password="second long passphrase")
-        second = code_in(smtp_mailer.messages[1])
+        second = code_in_mail(smtp_mailer.messages[1])
         if first != second:
             assert verify(api_client, first).json()["code"] == "code_invalid"
         assert verify(api_client, second).status_code == HTTPStatus.OK
@@ -117,7 +111,7 @@ def test_login_before_verifying_is_refused(api_client, smtp_mailer):
 @pytest.mark.parametrize("case", ["wrong", "expired", "used", "unknown-email"])
 def test_failed_verifications_all_look_the_same(api_client, smtp_mailer, case):
     signup(api_client)
-    code = code_in(smtp_mailer.messages[0])
+    code = code_in_mail(smtp_mailer.messages[0])
     email = "ada@example.com"
     if case == "wrong":
         code = f"{(int(code) + 1) % 1_000_000:06d}"
@@ -140,7 +134,7 @@ def test_failed_verifications_all_look_the_same(api_client, smtp_mailer, case):
 
 def test_five_wrong_codes_kill_the_code(api_client, smtp_mailer):
     signup(api_client)
-    code = code_in(smtp_mailer.messages[0])
+    code = code_in_mail(smtp_mailer.messages[0])
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     for _ in range(5):
         assert verify(api_client, wrong).status_code == HTTPStatus.BAD_REQUEST
@@ -157,7 +151,9 @@ def test_resend_sends_a_new_code_after_the_cooldown(api_client, smtp_mailer):
     with time_machine.travel(time.time() + 61, tick=False):
         response = api_client.post(RESEND, {"email": "ada@example.com"}, format="json")
         assert response.status_code == HTTPStatus.ACCEPTED
-        assert verify(api_client, code_in(smtp_mailer.messages[-1])).status_code == HTTPStatus.OK
+        assert (
+            verify(api_client, code_in_mail(smtp_mailer.messages[-1])).status_code == HTTPStatus.OK
+        )
     assert len(smtp_mailer.messages) == 2
 
 
@@ -230,7 +226,7 @@ def test_addresses_are_normalised_before_storage(api_client, smtp_mailer):
     signup(api_client, email="  Ada@BÜCHER.Example ")
     assert User.objects.get().email == "Ada@xn--bcher-kva.example"
     assert smtp_mailer.messages[0]["To"] == "Ada@xn--bcher-kva.example"
-    code = code_in(smtp_mailer.messages[0])
+    code = code_in_mail(smtp_mailer.messages[0])
     assert verify(api_client, code, email="ada@bücher.example").status_code == HTTPStatus.OK
 
 
@@ -275,5 +271,5 @@ def test_malformed_codes_are_refused_before_any_check(api_client, code):
 
 def test_a_code_with_spaces_is_accepted(api_client, smtp_mailer):
     signup(api_client)
-    code = code_in(smtp_mailer.messages[0])
+    code = code_in_mail(smtp_mailer.messages[0])
     assert verify(api_client, f"{code[:3]} {code[3:]}").status_code == HTTPStatus.OK

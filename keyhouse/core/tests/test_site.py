@@ -4,7 +4,6 @@ import json
 from http import HTTPStatus
 
 import pytest
-from django.core.cache import caches
 
 pytestmark = pytest.mark.django_db
 
@@ -30,18 +29,8 @@ def test_readyz_reports_each_check(client, settings):
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok"}}
 
 
-def test_readyz_names_an_unreachable_cache(client, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.5},
-        }
-    }
-    try:
-        response = client.get("/readyz")
-    finally:
-        caches["default"].close()
+def test_readyz_names_an_unreachable_cache(client, unreachable_cache):
+    response = client.get("/readyz")
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     body = response.json()
     assert body["code"] == "not_ready"
