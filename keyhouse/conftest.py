@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 from django.core.cache import cache, caches
 from django.db import connection
 from django.utils import timezone
@@ -32,6 +35,17 @@ def _clear_cache():
 def _postgres_only(request):
     if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: runs in the postgres-redis pass of make test")
+
+
+@pytest.fixture
+def window_start():
+    """Start the test at the top of an hour, so that no rate-limit window ends during it.
+
+    Rate limits count in clock-aligned windows; a test counting hits against a limit
+    must not straddle the end of one.
+    """
+    with time_machine.travel(datetime(2030, 1, 7, 10, 0, 0, 500_000, tzinfo=UTC), tick=True):
+        yield
 
 
 @pytest.fixture

@@ -228,6 +228,17 @@ def code_verify(*, purpose: Purpose | str, target: str, code: str) -> OneTimeCod
     return record
 
 
+def code_invalidate_for_target(*, user_id: object, target: str) -> int:
+    """End the user's live codes sent to ``target`` (an address they no longer have)."""
+    now = timezone.now()
+    return OneTimeCode.objects.filter(
+        user_id=user_id,
+        target=_canonical_target(target),
+        consumed_at__isnull=True,
+        invalidated_at__isnull=True,
+    ).update(invalidated_at=now, updated_at=now)
+
+
 def code_purge_expired(*, now: datetime | None = None) -> int:
     """Delete codes that expired more than KEYHOUSE_CODE_RETENTION_DAYS ago; return how many.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from typing import Any
 
@@ -27,6 +28,24 @@ def check_rate_limits(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
         except ValueError as exc:
             hint = f"Fix KEYHOUSE_RATE_LIMIT_{action.upper()}."
             errors.append(Error(str(exc), hint=hint, id="core.E001"))
+    if settings.KEYHOUSE_REFRESH_TOKEN_TRANSPORT not in ("body", "cookie"):
+        errors.append(
+            Error(
+                "KEYHOUSE_REFRESH_TOKEN_TRANSPORT must be 'body' or 'cookie'.",
+                id="core.E003",
+            )
+        )
+    for network in settings.KEYHOUSE_METRICS_ALLOWED_NETWORKS:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"{network!r} in KEYHOUSE_METRICS_ALLOWED_NETWORKS is not a network.",
+                    hint="Write networks like 10.0.0.0/8 or 127.0.0.1.",
+                    id="core.E004",
+                )
+            )
     for name in LOGIN_FAILURE_SETTINGS:
         try:
             parse_rate(getattr(settings, name))

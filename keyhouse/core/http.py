@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -27,9 +28,24 @@ def client_ip(request: HttpRequest) -> str | None:
     if header:
         hops = [hop.strip() for hop in request.META.get(header, "").split(",") if hop.strip()]
         count = settings.KEYHOUSE_TRUSTED_PROXY_COUNT
-        if len(hops) >= count:
-            return hops[-count]
-    return request.META.get("REMOTE_ADDR") or None
+        if len(hops) >= count and (address := _ip(hops[-count])):
+            return address
+    return _ip(request.META.get("REMOTE_ADDR", ""))
+
+
+def _ip(value: str) -> str | None:
+    """Read an IP address, also from "1.2.3.4:port" or "[::1]:port"; None if it is none."""
+    candidates = [value]
+    if value.startswith("["):
+        candidates.append(value[1:].partition("]")[0])
+    elif value.count(":") == 1:
+        candidates.append(value.partition(":")[0])
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
 
 
 def client_info(request: HttpRequest) -> ClientInfo:

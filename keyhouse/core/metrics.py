@@ -59,7 +59,8 @@ def _allowed(request: HttpRequest) -> bool:
     if address is None:
         return False
     networks = settings.KEYHOUSE_METRICS_ALLOWED_NETWORKS
-    return any(ipaddress.ip_address(address) in ipaddress.ip_network(net) for net in networks)
+    ip = ipaddress.ip_address(address)
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

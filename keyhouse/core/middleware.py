@@ -16,6 +16,8 @@ from keyhouse.core.metrics import LATENCY, REQUESTS
 logger = logging.getLogger("keyhouse.access")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,128}")
+# Any token is a method to Django; metric labels must not grow with what clients send.
+KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 class RequestObservabilityMiddleware:
@@ -38,7 +40,8 @@ class RequestObservabilityMiddleware:
             response = self.get_response(request)
             duration = time.perf_counter() - started
             route = request.resolver_match.view_name if request.resolver_match else "unmatched"
-            REQUESTS.labels(request.method, route, response.status_code).inc()
+            method = request.method if request.method in KNOWN_METHODS else "other"
+            REQUESTS.labels(method, route, response.status_code).inc()
             LATENCY.labels(route).observe(duration)
             response["X-Request-ID"] = request_id
             logger.info(

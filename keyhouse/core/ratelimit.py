@@ -111,18 +111,6 @@ def ratelimit_hit(*, scope: str, key: str, rate: Rate) -> RateLimitResult:
     )
 
 
-def ratelimit_check(*, scope: str, key: str, rate: Rate) -> RateLimitResult:
-    """Say whether one more hit on ``key`` would be allowed, without counting it."""
-    counter, seconds_left = _window(scope, key, rate)
-    with _cache_reachable():
-        count = cache.get(counter, 0)
-    return RateLimitResult(
-        allowed=count < rate.limit,
-        remaining=max(0, rate.limit - count),
-        retry_after=seconds_left,
-    )
-
-
 def ratelimit_reset(*, scope: str, key: str, rate: Rate) -> None:
     """Forget the hits on ``key`` in the current window (e.g. after a successful sign-in)."""
     counter, _seconds_left = _window(scope, key, rate)

@@ -9,8 +9,10 @@ every few seconds, so a flood of made-up key ids cannot turn into database load.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,11 +24,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from keyhouse.tokens.models import SigningKey
+
+logger = logging.getLogger(__name__)
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 UNKNOWN_KID_RELOAD_INTERVAL = 5.0
@@ -179,10 +184,27 @@ def keyring() -> Keyring:
     """Return this process's keyring, reloading it after KEYHOUSE_KEYRING_TTL seconds."""
     global _keyring
     current = _keyring
-    if current is None or time.monotonic() - current.loaded_at > settings.KEYHOUSE_KEYRING_TTL:
+    if current is None or _stale(current):
         with _lock:
-            _keyring = current = _load_keyring()
+            if _keyring is None or _stale(_keyring):  # another thread may have reloaded
+                _keyring = _reloaded(_keyring)
+            current = _keyring
     return current
+
+
+def _stale(ring: Keyring) -> bool:
+    return time.monotonic() - ring.loaded_at > settings.KEYHOUSE_KEYRING_TTL
+
+
+def _reloaded(previous: Keyring | None) -> Keyring:
+    """Load the keyring; while the database is down, keep using the one loaded before."""
+    try:
+        return _load_keyring()
+    except DatabaseError:
+        if previous is None:
+            raise
+        logger.warning("Signing keys could not be reloaded; using those loaded before.")
+        return dataclasses.replace(previous, loaded_at=time.monotonic())
 
 
 def keyring_find(kid: str) -> VerifyKey | None:
@@ -196,7 +218,7 @@ def keyring_find(kid: str) -> VerifyKey | None:
         return None
     with _lock:
         _last_unknown_kid_reload = now
-        _keyring = _load_keyring()
+        _keyring = _reloaded(_keyring)
         return _keyring.verify_keys.get(kid)
 
 

@@ -196,7 +196,11 @@ def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
 def _revocation_list_add(session_ids: list[uuid.UUID]) -> None:
     # An access token lives at most this long, so the entry may expire with it.
     timeout = settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME + settings.KEYHOUSE_JWT_LEEWAY
-    cache.set_many({REVOKED_SESSION_KEY.format(sid): 1 for sid in session_ids}, timeout)
+    try:
+        cache.set_many({REVOKED_SESSION_KEY.format(sid): 1 for sid in session_ids}, timeout)
+    except Exception as exc:
+        # Without the list, the sessions' access tokens would live on: end nothing.
+        raise ServiceUnavailable from exc
 
 
 def session_is_revoked(*, session_id: str) -> bool:

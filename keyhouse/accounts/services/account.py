@@ -17,7 +17,7 @@ from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
 from keyhouse.codes.selectors import code_live_target
-from keyhouse.codes.services import CodeInvalid
+from keyhouse.codes.services import CodeInvalid, code_invalidate_for_target
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.delivery.models import Delivery
@@ -37,7 +37,6 @@ class CurrentPasswordRequired(KeyhouseError):
     message = _("The request has invalid fields.")
 
 
-@transaction.atomic
 def password_change(
     *,
     user: User,
@@ -62,14 +61,16 @@ def password_change(
     else:
         reauthentication_require(session_id=session_id)
     user_password_validate(user=user, password=new_password, field="new_password")
-    user.set_password(new_password)
-    user.save(update_fields=["password"])
-    session_revoke_all(
-        user_id=user.pk, reason="password_changed", client=client, keep_session_id=session_id
-    )
-    session_authenticated(session_id=session_id)
-    email_enqueue(to=user.email, template="password_changed", context={}, user=user)
-    audit_record(type=AuditEvent.Type.PASSWORD_CHANGED, user_id=user.pk, client=client)
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        session_revoke_all(
+            user_id=user.pk, reason="password_changed", client=client, keep_session_id=session_id
+        )
+        session_authenticated(session_id=session_id)
+        if user.email:
+            email_enqueue(to=user.email, template="password_changed", context={}, user=user)
+        audit_record(type=AuditEvent.Type.PASSWORD_CHANGED, user_id=user.pk, client=client)
 
 
 @transaction.atomic
@@ -115,9 +116,12 @@ def email_change_confirm(*, user: User, code: str, client: ClientInfo) -> User:
                 user.save(update_fields=["email", "email_verified_at"])
         except IntegrityError as exc:
             raise EmailTaken from exc
-        email_enqueue(
-            to=old_email, template="email_changed", context={"new_email": target}, user=user
-        )
+        if old_email:
+            # Codes already sent to the old address must not act on the account any more.
+            code_invalidate_for_target(user_id=user.pk, target=old_email)
+            email_enqueue(
+                to=old_email, template="email_changed", context={"new_email": target}, user=user
+            )
         audit_record(type=AuditEvent.Type.EMAIL_CHANGED, user_id=user.pk, client=client)
     return user
 

@@ -41,8 +41,9 @@ def password_reset(*, email: str, code: str, new_password: str, client: ClientIn
     leaves the code usable for a second try. Receiving the code proves the address,
     so an unverified address becomes verified.
     """
-    candidate = user_get_by_email(email=email) or User(email=email)
-    user_password_validate(user=candidate, password=new_password, field="new_password")
+    # Judged against the address only, registered or not: checking it against the
+    # account's own details would answer differently for a registered address.
+    user_password_validate(user=User(email=email), password=new_password, field="new_password")
     record = code_check(
         purpose=Purpose.PASSWORD_RESET, target=email, code=code, client=client, anonymous=True
     )

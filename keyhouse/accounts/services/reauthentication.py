@@ -8,6 +8,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from keyhouse.accounts.services.signin import password_attempt_count, password_attempts_clear
 from keyhouse.accounts.services.verification import code_check
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
@@ -45,8 +46,15 @@ def reauthentication_require(*, session_id: uuid.UUID) -> None:
 
 
 def password_confirm(*, user: User, password: str, client: ClientInfo, field: str) -> None:
-    """Check the user's password, recording a failure; raise WrongPassword if it is wrong."""
-    if not user.check_password(password):
+    """Check the user's password, recording a failure; raise WrongPassword if it is wrong.
+
+    Counted against the same thresholds as sign-in, and called outside any
+    transaction that its error would roll back, so that the failure stays recorded.
+    """
+    throttles = password_attempt_count(account=user.email or str(user.pk), ip=client.ip)
+    if user.check_password(password):
+        password_attempts_clear(throttles)
+    else:
         audit_record(
             type=AuditEvent.Type.REAUTHENTICATION_FAILED,
             user_id=user.pk,

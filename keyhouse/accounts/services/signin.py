@@ -38,14 +38,13 @@ class EmailNotVerified(KeyhouseError):
     message = _("Verify your email address before signing in with a password.")
 
 
-def _login_throttles(*, email: str, ip: str | None) -> list[tuple[str, str, str]]:
-    """The failure counters a password sign-in passes: (scope, key, rate).
+def _password_throttles(*, account: str, ip: str | None) -> list[tuple[str, str, str]]:
+    """The failure counters a password check passes: (scope, key, rate).
 
     Per account and client IP first, so one attacker is stopped after a few tries
     without locking the owner out from elsewhere; then a higher per-account threshold
     that catches guessing spread over many addresses. Both windows end on their own.
     """
-    account = normalize_email(email).lower()
     throttles = [("login_failures.account", account, settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT)]
     if ip:
         throttles.insert(
@@ -59,6 +58,28 @@ def _login_throttles(*, email: str, ip: str | None) -> list[tuple[str, str, str]
     return throttles
 
 
+def password_attempt_count(*, account: str, ip: str | None) -> list[tuple[str, str, str]]:
+    """Count a password attempt for ``account`` (an email) before checking it.
+
+    Counting first means concurrent guesses cannot slip past a threshold. Raises
+    LoginThrottled over either threshold; returns the counters for
+    ``password_attempts_clear`` after a correct password. Sign-in and every later
+    password check (re-authentication, password change) share the same counters, so
+    a stolen session cannot guess the password faster than a sign-in form can.
+    """
+    throttles = _password_throttles(account=normalize_email(account).lower(), ip=ip)
+    for scope, key, rate in throttles:
+        result = ratelimit_hit(scope=scope, key=key, rate=parse_rate(rate))
+        if not result.allowed:
+            raise LoginThrottled(retry_after=result.retry_after)
+    return throttles
+
+
+def password_attempts_clear(throttles: list[tuple[str, str, str]]) -> None:
+    for scope, key, rate in throttles:
+        ratelimit_reset(scope=scope, key=key, rate=parse_rate(rate))
+
+
 def signin_with_password(
     *, email: str, password: str, client: ClientInfo, request: HttpRequest | None = None
 ) -> TokenPair:
@@ -69,21 +90,19 @@ def signin_with_password(
     matches, so response times do not tell them apart. Whether the address is verified
     is told only to someone who has just proved the password.
 
-    Each attempt is counted before the password is checked, so concurrent guesses
-    cannot slip past a threshold; a successful sign-in clears the counts. Counters
+    Failures are throttled per account (see ``password_attempt_count``); the counters
     exist for any address, registered or not, and so tell nothing either.
     """
-    throttles = _login_throttles(email=email, ip=client.ip)
-    for scope, key, rate in throttles:
-        result = ratelimit_hit(scope=scope, key=key, rate=parse_rate(rate))
-        if not result.allowed:
-            audit_record(
-                type=AuditEvent.Type.LOGIN_FAILED,
-                client=client,
-                detail={"email": email, "reason": "throttled"},
-            )
-            SIGN_INS.labels(method="password", outcome="throttled").inc()
-            raise LoginThrottled(retry_after=result.retry_after)
+    try:
+        throttles = password_attempt_count(account=email, ip=client.ip)
+    except LoginThrottled:
+        audit_record(
+            type=AuditEvent.Type.LOGIN_FAILED,
+            client=client,
+            detail={"email": email, "reason": "throttled"},
+        )
+        SIGN_INS.labels(method="password", outcome="throttled").inc()
+        raise
     user = authenticate(request, email=email, password=password)
     if user is None:
         known = user_get_by_email(email=email)
@@ -95,8 +114,7 @@ def signin_with_password(
         )
         SIGN_INS.labels(method="password", outcome="failure").inc()
         raise InvalidCredentials
-    for scope, key, rate in throttles:
-        ratelimit_reset(scope=scope, key=key, rate=parse_rate(rate))
+    password_attempts_clear(throttles)
     if settings.KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL and user.email_verified_at is None:
         raise EmailNotVerified
     pair = session_start(user=user, amr=[LoginSession.Method.PASSWORD], client=client)

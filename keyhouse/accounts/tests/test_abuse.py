@@ -16,7 +16,7 @@ from keyhouse.testing import call_api
 
 LOGIN = "/api/v1/auth/login"
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("window_start")]
 
 
 def login(api_client, email, password, ip="198.51.100.1"):

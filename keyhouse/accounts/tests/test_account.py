@@ -245,3 +245,53 @@ def test_unticking_active_on_the_user_page_signs_the_user_out(client, admin_user
     assert response.status_code == HTTPStatus.FOUND, response.context["adminform"].form.errors
     assert not User.objects.get(pk=tokens.user.pk).is_active
     assert bearer(tokens).get("/api/v1/me").json()["code"] == "session_revoked"
+
+
+@pytest.mark.usefixtures("window_start")
+def test_guessing_the_password_with_a_session_is_throttled_like_sign_in(auth_client, password):
+    for _ in range(5):
+        response = auth_client.post(
+            "/api/v1/auth/reauthenticate", {"password": "guess"}, format="json"
+        )
+        assert response.json()["code"] == "invalid_password"
+    response = auth_client.post(
+        "/api/v1/auth/reauthenticate", {"password": password}, format="json"
+    )
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert response.json()["code"] == "login_throttled"
+
+
+def test_a_wrong_current_password_is_recorded(auth_client):
+    auth_client.post(
+        "/api/v1/me/password",
+        {"current_password": "wrong", "new_password": "a fresh new passphrase"},
+        format="json",
+    )
+    assert AuditEvent.objects.filter(type=AuditEvent.Type.REAUTHENTICATION_FAILED).count() == 1
+
+
+def test_reset_codes_sent_to_the_old_address_die_with_the_change(
+    api_client, auth_client, smtp_mailer
+):
+    api_client.post("/api/v1/auth/password/forgot", {"email": "ada@example.com"}, format="json")
+    reset_code = code_in_mail(smtp_mailer.messages[0])
+    auth_client.post("/api/v1/me/email", {"email": "ada@new.example"}, format="json")
+    change_code = code_in_mail(smtp_mailer.wait_for_messages(2, timeout=5)[1])
+    auth_client.post("/api/v1/me/email/verify", {"code": change_code}, format="json")
+    response = api_client.post(
+        "/api/v1/auth/password/reset",
+        {"email": "ada@example.com", "code": reset_code, "new_password": "a takeover passphrase"},
+        format="json",
+    )
+    assert response.json()["code"] == "code_invalid"
+    assert User.objects.get(email="ada@new.example").check_password("correct horse battery staple")
+
+
+def test_signing_out_while_the_cache_is_down_is_a_503(
+    auth_client, tokens, unreachable_cache, settings
+):
+    settings.KEYHOUSE_JWT_CHECK_REVOCATION = False  # so that the request reaches the revocation
+    session_start(user=tokens.user, amr=["pwd"], client=CLIENT)
+    response = auth_client.post("/api/v1/auth/logout", {"scope": "others"}, format="json")
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert not LoginSession.objects.filter(revoked_at__isnull=False).exists()

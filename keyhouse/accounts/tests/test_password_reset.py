@@ -128,3 +128,14 @@ def test_a_deactivated_account_gets_no_reset_code(api_client, smtp_mailer, verif
     User.objects.filter(pk=verified_user.pk).update(is_active=False)
     assert forgot(api_client).status_code == HTTPStatus.ACCEPTED
     assert smtp_mailer.messages == []
+
+
+def test_a_password_like_the_display_name_tells_nothing_about_the_account(
+    api_client, smtp_mailer, verified_user
+):
+    User.objects.filter(pk=verified_user.pk).update(display_name="Grace Hopperton")
+    answers = [
+        reset(api_client, "123456", email=email, new_password="gracehopperton")
+        for email in ("ada@example.com", "nobody@example.com")
+    ]
+    assert answers[0].json() == answers[1].json()

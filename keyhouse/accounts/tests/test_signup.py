@@ -172,7 +172,8 @@ def test_resend_answers_the_same_for_unknown_verified_and_pending_addresses(
     assert recipients == ["pending@example.com", "pending@example.com"]
 
 
-def test_resend_is_capped_per_address(api_client, smtp_mailer, settings):
+@pytest.mark.usefixtures("window_start")
+def test_resend_is_capped_per_address(api_client, smtp_mailer):
     signup(api_client)
     start = time.time()
     statuses = []

@@ -87,6 +87,7 @@ def metric(client, name: str) -> float:
     return 0.0
 
 
+@pytest.mark.usefixtures("window_start")
 def test_sign_ins_and_rate_limits_are_counted(
     api_client, verified_user, password, client, settings
 ):
@@ -101,3 +102,17 @@ def test_sign_ins_and_rate_limits_are_counted(
         )
     after = [metric(client, name) for name in (success, failure, limited)]
     assert after == [before[0] + 1, before[1] + 1, before[2] + 1]
+
+
+def test_made_up_methods_share_one_metric_label(client):
+    for method in ("FOO0", "FOO1"):
+        client.generic(method, "/healthz")
+    body = client.get("/metrics").content.decode()
+    assert 'method="FOO0"' not in body
+    assert 'method="other",route="healthz"' in body
+
+
+def test_metrics_never_fail_on_an_unreadable_client_address(client, settings):
+    settings.KEYHOUSE_TRUSTED_PROXY_HEADER = "HTTP_X_FORWARDED_FOR"
+    response = client.get("/metrics", HTTP_X_FORWARDED_FOR="unknown", REMOTE_ADDR="")
+    assert response.status_code == HTTPStatus.NOT_FOUND

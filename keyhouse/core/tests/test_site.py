@@ -66,3 +66,14 @@ def test_admin_requires_a_staff_login(client):
     response = client.get("/admin/")
     assert response.status_code == HTTPStatus.FOUND
     assert response["Location"].startswith("/admin/login/")
+
+
+def test_openapi_schema_validates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    schema = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(schema))
+    text = schema.read_text()
+    for path in ("/api/v1/auth/login", "/api/v1/auth/phone/verify", "/api/v1/me/events"):
+        assert f"{path}:" in text
+    assert "bearerAuth" in text
