@@ -399,3 +399,9 @@ KEYHOUSE_PHONE_DENIED_COUNTRY_CODES = env.list("KEYHOUSE_PHONE_DENIED_COUNTRY_CO
 # A code sent to a number that no account has creates an account when it is verified;
 # false makes phone sign-in work only for numbers already verified by an account.
 KEYHOUSE_PHONE_SIGNUP_ENABLED = env.bool("KEYHOUSE_PHONE_SIGNUP_ENABLED", default=True)
+
+# A rotated-in signing key is published at once and signs this many seconds later:
+# the JWKS's cache lifetime (300 s) plus each process's keyring lifetime.
+KEYHOUSE_SIGNING_KEY_DELAY = env.int(
+    "KEYHOUSE_SIGNING_KEY_DELAY", default=300 + KEYHOUSE_KEYRING_TTL
+)

@@ -12,8 +12,8 @@ from keyhouse.tokens.services import session_revoke
 
 @admin.register(SigningKey)
 class SigningKeyAdmin(ReadOnlyModelAdmin):
-    list_display = ("kid", "algorithm", "created_at", "retired_at")
-    fields = ("kid", "algorithm", "public_jwk", "created_at", "retired_at")
+    list_display = ("kid", "algorithm", "created_at", "activates_at", "retired_at")
+    fields = ("kid", "algorithm", "public_jwk", "created_at", "activates_at", "retired_at")
 
 
 @admin.register(LoginSession)

@@ -1,5 +1,9 @@
 """Signing keys: generation, import, encryption at rest, and the in-process keyring.
 
+A rotated-in key is published at once but signs only after
+KEYHOUSE_SIGNING_KEY_ACTIVATION_DELAY, so that every Keyhouse process and every
+verifier caching the JWKS knows it before the first token it signs arrives.
+
 Verifying a bearer token must not touch the database, so each process keeps the
 published keys in memory for KEYHOUSE_KEYRING_TTL seconds, and reloads them early when a
 token names a key it does not know (a key rotated in by another process) at most once
@@ -16,7 +20,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -146,16 +150,35 @@ class Signer:
     private_key: PrivateKey
 
 
+@dataclass(frozen=True)
+class SignerTerm:
+    """A key's term as signer: from ``starts`` until ``ends`` (None: until replaced)."""
+
+    signer: Signer
+    starts: datetime
+    ends: datetime | None
+
+
 @dataclass
 class Keyring:
-    signer: Signer | None
+    terms: list[SignerTerm]
     verify_keys: dict[str, VerifyKey]
     jwks: list[dict[str, Any]]
     loaded_at: float = field(default_factory=time.monotonic)
 
+    @property
+    def signer(self) -> Signer | None:
+        """The key that signs now: a rotated-in key takes over at its start, without reload."""
+        now = timezone.now()
+        for term in self.terms:
+            if term.starts <= now and (term.ends is None or now < term.ends):
+                return term.signer
+        return None
+
 
 def published_keys():
-    """Keys to publish: the live ones and those retired too recently for their tokens to expire."""
+    """Keys to publish: the current one, the next one, and those retired too recently for
+    every token they signed to have expired."""
     horizon = timezone.now() - timedelta(
         seconds=settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME + settings.KEYHOUSE_JWT_LEEWAY
     )
@@ -163,16 +186,16 @@ def published_keys():
 
 
 def _load_keyring() -> Keyring:
-    signer = None
+    terms = []
     verify_keys: dict[str, VerifyKey] = {}
     jwks = []
-    for row in published_keys().order_by("-created_at"):
+    for row in published_keys().order_by("-activates_at"):
         private_key = decrypt_private_key(row.private_key)
         verify_keys[row.kid] = VerifyKey(row.kid, row.algorithm, private_key.public_key())
         jwks.append(row.public_jwk)
-        if signer is None and row.retired_at is None:
-            signer = Signer(row.kid, row.algorithm, private_key)
-    return Keyring(signer=signer, verify_keys=verify_keys, jwks=jwks)
+        signer = Signer(row.kid, row.algorithm, private_key)
+        terms.append(SignerTerm(signer=signer, starts=row.activates_at, ends=row.retired_at))
+    return Keyring(terms=terms, verify_keys=verify_keys, jwks=jwks)
 
 
 _lock = threading.Lock()

@@ -5,14 +5,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
 class SigningKey(models.Model):
     """An asymmetric key that signs access tokens; its private half is encrypted at rest.
 
-    The newest key that is not retired signs. A retired key stays published in the
-    JWKS until every token it signed has expired.
+    A key is published from its creation, signs from ``activates_at`` until
+    ``retired_at`` (when the next key takes over), and stays published until every
+    token it signed has expired.
     """
 
     kid = models.CharField(max_length=64, primary_key=True)
@@ -20,10 +22,11 @@ class SigningKey(models.Model):
     private_key = models.TextField(help_text=_("PEM, encrypted with a key derived from SECRET_KEY"))
     public_jwk = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+    activates_at = models.DateTimeField(default=timezone.now)
     retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ("-created_at",)
+        ordering = ("-activates_at",)
 
     def __str__(self) -> str:
         return f"{self.algorithm} {self.kid}"

@@ -308,11 +308,17 @@ def session_logout(
 
 
 @transaction.atomic
-def signing_key_rotate(*, algorithm: str | None = None, pem: bytes | None = None) -> SigningKey:
-    """Make a new key the signer; older keys stay published until their tokens expire.
+def signing_key_rotate(
+    *, algorithm: str | None = None, pem: bytes | None = None, immediately: bool = False
+) -> SigningKey:
+    """Add a signing key; it takes over from the current one after the activation delay.
 
-    With ``pem`` the operator's own private key is imported, otherwise a key is made
-    for ``algorithm`` (KEYHOUSE_JWT_ALGORITHM by default).
+    Until then the new key is only published, so that Keyhouse's other processes
+    and the services caching the JWKS learn it before it signs anything; the old key
+    stays published until every token it signed has expired. ``immediately`` skips
+    the delay (a leaked key); the first key always starts at once. With ``pem`` the
+    operator's own private key is imported, otherwise one is made for ``algorithm``
+    (KEYHOUSE_JWT_ALGORITHM by default).
     """
     private_key = (
         keys.load_private_key_pem(pem)
@@ -322,15 +328,21 @@ def signing_key_rotate(*, algorithm: str | None = None, pem: bytes | None = None
     jwk = keys.public_jwk(private_key)
     if SigningKey.objects.filter(kid=jwk["kid"]).exists():
         raise keys.SigningKeyError(f"The key {jwk['kid']} is already in the keyring.")
-    SigningKey.objects.filter(retired_at__isnull=True).update(retired_at=timezone.now())
+    now = timezone.now()
+    current = SigningKey.objects.select_for_update().filter(retired_at__isnull=True)
+    delay = 0 if immediately or not current.exists() else settings.KEYHOUSE_SIGNING_KEY_DELAY
+    activates_at = now + timedelta(seconds=delay)
+    current.update(retired_at=activates_at)
     key = SigningKey.objects.create(
         kid=jwk["kid"],
         algorithm=jwk["alg"],
         private_key=keys.encrypt_private_key(private_key),
         public_jwk=jwk,
+        activates_at=activates_at,
     )
     audit_record(
-        type=AuditEvent.Type.SIGNING_KEY_ROTATED, detail={"kid": key.kid, "alg": key.algorithm}
+        type=AuditEvent.Type.SIGNING_KEY_ROTATED,
+        detail={"kid": key.kid, "alg": key.algorithm, "activates_at": activates_at.isoformat()},
     )
     # Clear now for this transaction's own reads, and again once the new key is visible.
     keys.keyring_clear()

@@ -58,26 +58,41 @@ def test_a_changed_secret_key_still_decrypts_with_the_old_one_in_fallbacks(setti
     assert keys.decrypt_private_key(stored)
 
 
-def test_rotation_keeps_old_tokens_valid_until_they_expire(api_client, verified_user, settings):
+def test_a_rotated_in_key_is_published_first_and_signs_after_the_delay(
+    api_client, verified_user, settings
+):
     old = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
     old_kid = pyjwt.get_unverified_header(old.access_token)["kid"]
     new_key = signing_key_rotate(algorithm="ES256")
-    new = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
-    assert pyjwt.get_unverified_header(new.access_token)["kid"] == new_key.kid
     assert {jwk["kid"] for jwk in jwks(api_client)["keys"]} == {old_kid, new_key.kid}
-    for pair in (old, new):
-        response = api_client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")
-        assert response.status_code == HTTPStatus.OK
+    still_old = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+    assert pyjwt.get_unverified_header(still_old.access_token)["kid"] == old_kid
 
-    later = time.time() + settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME + settings.KEYHOUSE_JWT_LEEWAY + 1
-    with time_machine.travel(later, tick=False):
+    active = time.time() + settings.KEYHOUSE_SIGNING_KEY_DELAY + 1
+    with time_machine.travel(active, tick=False):
+        new = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+        assert pyjwt.get_unverified_header(new.access_token)["kid"] == new_key.kid
+        for pair in (still_old, new):
+            response = api_client.get(
+                "/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {pair.access_token}"
+            )
+            assert response.status_code == HTTPStatus.OK
+
+    lifetime = settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME + settings.KEYHOUSE_JWT_LEEWAY
+    with time_machine.travel(active + lifetime, tick=False):
         keys.keyring_clear()
         assert [jwk["kid"] for jwk in jwks(api_client)["keys"]] == [new_key.kid]
 
 
+def test_an_urgent_rotation_signs_with_the_new_key_at_once(verified_user):
+    new_key = signing_key_rotate(algorithm="EdDSA", immediately=True)
+    pair = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+    assert pyjwt.get_unverified_header(pair.access_token)["kid"] == new_key.kid
+
+
 @pytest.mark.parametrize(("algorithm", "kty"), [("ES256", "EC"), ("EdDSA", "OKP")])
 def test_other_algorithms_sign_tokens_that_authenticate(api_client, verified_user, algorithm, kty):
-    signing_key_rotate(algorithm=algorithm)
+    signing_key_rotate(algorithm=algorithm, immediately=True)
     pair = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
     assert pyjwt.get_unverified_header(pair.access_token)["alg"] == algorithm
     assert jwks(api_client)["keys"][0]["kty"] == kty
@@ -87,9 +102,9 @@ def test_other_algorithms_sign_tokens_that_authenticate(api_client, verified_use
 
 def test_a_key_rotated_in_by_another_process_is_found_by_its_kid(api_client, verified_user):
     keys.keyring()  # this process caches the current keyring
-    new_key = signing_key_rotate(algorithm="ES256")
+    new_key = signing_key_rotate(algorithm="ES256", immediately=True)
     pair = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
-    keys._keyring = keys.Keyring(signer=None, verify_keys={}, jwks=[])
+    keys._keyring = keys.Keyring(terms=[], verify_keys={}, jwks=[])
     keys._last_unknown_kid_reload = 0.0
     assert keys.keyring_find(new_key.kid) is not None
     response = api_client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")
@@ -98,7 +113,7 @@ def test_a_key_rotated_in_by_another_process_is_found_by_its_kid(api_client, ver
 
 def test_rotate_command_generates_a_key(settings):
     out = io.StringIO()
-    call_command("rotate_signing_key", "--algorithm", "EdDSA", stdout=out)
+    call_command("rotate_signing_key", "--algorithm", "EdDSA", "--now", stdout=out)
     assert "New signing key" in out.getvalue()
     assert keys.keyring().signer.algorithm == "EdDSA"
     assert SigningKey.objects.filter(retired_at__isnull=True).count() == 1
@@ -107,7 +122,7 @@ def test_rotate_command_generates_a_key(settings):
 def test_rotate_command_imports_an_operator_pem(tmp_path):
     pem_path = tmp_path / "signing.pem"
     pem_path.write_bytes(keys.private_key_pem(keys.generate_private_key("ES256")))
-    call_command("rotate_signing_key", "--pem", str(pem_path), stdout=io.StringIO())
+    call_command("rotate_signing_key", "--pem", str(pem_path), "--now", stdout=io.StringIO())
     assert keys.keyring().signer.algorithm == "ES256"
     with pytest.raises(CommandError, match="already in the keyring"):
         call_command("rotate_signing_key", "--pem", str(pem_path), stdout=io.StringIO())

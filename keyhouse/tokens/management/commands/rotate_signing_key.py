@@ -29,6 +29,13 @@ class Command(BaseCommand):
             "('-' reads it from standard input, e.g. from an environment variable).",
         )
         parser.add_argument(
+            "--now",
+            action="store_true",
+            help="Sign with the new key at once instead of after the activation delay "
+            "(when the current key may have leaked; verifiers that cached the JWKS "
+            "refuse new tokens until they refetch it).",
+        )
+        parser.add_argument(
             "--if-missing",
             action="store_true",
             help="Do nothing when a signing key exists already (for first runs).",
@@ -47,7 +54,12 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"Cannot read {pem}: {exc.strerror}") from exc
         try:
-            key = signing_key_rotate(algorithm=algorithm, pem=pem_bytes)
+            key = signing_key_rotate(algorithm=algorithm, pem=pem_bytes, immediately=options["now"])
         except SigningKeyError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(f"New signing key {key.kid} ({key.algorithm})."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"New signing key {key.kid} ({key.algorithm}), published now, "
+                f"signing from {key.activates_at:%Y-%m-%d %H:%M:%S %Z}."
+            )
+        )
