@@ -82,3 +82,10 @@ production: deps-dev
 test: deps-dev lint
 	@mkdir -p var
 	bash scripts/test
+
+# Benchmarks against djoser + simplejwt, results in bench/results/ (see bench/README.md).
+# SCALE=1 adds refresh and login with 1,000 against 1,000,000 users in PostgreSQL;
+# DB=postgres runs the comparison on PostgreSQL + Redis instead of SQLite.
+.PHONY: bench
+bench: deps-dev
+	BENCH_SCALE=$${BENCH_SCALE:-$(SCALE)} BENCH_DB=$${BENCH_DB:-$(DB)} $(PY) bench/run.py

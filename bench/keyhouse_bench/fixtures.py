@@ -1,0 +1,234 @@
+"""Fixtures for the Keyhouse side of the benchmark, served to bench/run.py (see bench/agent.py).
+
+Users are bulk-created with one password hash computed once and reused for every row,
+so a million of them take seconds (PostgreSQL builds the rows itself). Refresh tokens
+and codes are minted through Keyhouse's own services (``session_start``,
+``code_issue``), so each is exactly what a real sign-in or sign-up would have made.
+"""
+
+from __future__ import annotations
+
+import django
+
+django.setup()
+
+import importlib.metadata  # noqa: E402 - after django.setup()
+import json  # noqa: E402
+import platform  # noqa: E402
+import random  # noqa: E402
+import sqlite3  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from typing import Any  # noqa: E402
+
+from agent import count_queries, serve, write_lines  # noqa: E402
+from django.contrib.auth.hashers import (  # noqa: E402
+    check_password,
+    identify_hasher,
+    make_password,
+)
+from django.db import connection, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from keyhouse.codes.models import Purpose  # noqa: E402
+from keyhouse.codes.services import code_issue  # noqa: E402
+from keyhouse.core.http import ClientInfo  # noqa: E402
+from keyhouse.tokens.models import LoginSession  # noqa: E402
+from keyhouse.tokens.services import session_start  # noqa: E402
+from keyhouse.users.models import User  # noqa: E402
+
+CLIENT = ClientInfo(ip="127.0.0.1", user_agent="keyhouse-bench")
+PACKAGES = ("django", "djangorestframework", "gunicorn", "pyjwt", "cryptography", "argon2-cffi")
+PACKAGES_DB = ("psycopg", "redis")
+BATCH = 5000
+
+_state: dict[str, Any] = {"password": None, "hash": None, "users": 0, "next_user": 0}
+
+
+def email_of(index: int) -> str:
+    return f"bench-{index:07d}@example.com"
+
+
+def _password_hash(password: str) -> str:
+    if _state["password"] != password:
+        _state["password"], _state["hash"] = password, make_password(password)
+    return _state["hash"]
+
+
+def setup(*, users: int, password: str) -> dict[str, Any]:
+    """Create ``users`` verified users bench-0000000@example.com... sharing one password."""
+    hashed = _password_hash(password)
+    now = timezone.now()
+    table = User._meta.db_table
+    if connection.vendor == "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {table} (id, password, last_login, is_superuser, email, phone,
+                    email_verified_at, phone_verified_at, display_name, is_active, is_staff,
+                    date_joined)
+                SELECT gen_random_uuid(), %s, NULL, false,
+                    'bench-' || lpad(i::text, 7, '0') || '@example.com', NULL,
+                    %s, NULL, 'Bench ' || i, true, false, %s
+                FROM generate_series(0, %s - 1) AS i
+                """,  # noqa: S608 - the table name is the model's own
+                [hashed, now, now, users],
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {table}")
+    else:
+        for start in range(0, users, BATCH):
+            User.objects.bulk_create(
+                User(
+                    email=email_of(i),
+                    password=hashed,
+                    email_verified_at=now,
+                    display_name=f"Bench {i}",
+                    date_joined=now,
+                )
+                for i in range(start, min(users, start + BATCH))
+            )
+    _state["users"] = User.objects.filter(email__startswith="bench-").count()
+    return {"users": _state["users"]}
+
+
+def _sample(count: int, seed: int) -> list[int]:
+    """Indices of ``count`` users spread over the whole table, cycling when it is small."""
+    rng = random.Random(seed)  # noqa: S311 - a spread, not a secret
+    total = _state["users"]
+    if count <= total:
+        return rng.sample(range(total), count)
+    indices: list[int] = []
+    while len(indices) < count:
+        cycle = list(range(total))
+        rng.shuffle(cycle)
+        indices.extend(cycle)
+    return indices[:count]
+
+
+def login_pool(*, path: str, count: int, password: str) -> int:
+    """Write login bodies for ``count`` users spread over the table (used in a cycle)."""
+    bodies = [
+        json.dumps({"email": email_of(i), "password": password}) for i in _sample(count, seed=1)
+    ]
+    return write_lines(path, bodies)
+
+
+def _users(count: int) -> list[User]:
+    """The next ``count`` users, spread over the table, cycling."""
+    emails = [email_of(i) for i in _sample(count, seed=_state["next_user"])]
+    _state["next_user"] += 1
+    by_email = {user.email: user for user in User.objects.filter(email__in=set(emails))}
+    return [by_email[email] for email in emails]
+
+
+def _refresh_bodies(count: int) -> list[str]:
+    bodies = []
+    for start in range(0, count, BATCH):
+        users = _users(min(BATCH, count - start))
+        with transaction.atomic():
+            for user in users:
+                pair = session_start(user=user, amr=[LoginSession.Method.PASSWORD], client=CLIENT)
+                bodies.append(json.dumps({"refresh_token": pair.refresh_token}))
+    return bodies
+
+
+def mint_refresh(*, path: str, count: int) -> int:
+    """Start ``count`` sessions and write their refresh tokens (each works once)."""
+    return write_lines(path, _refresh_bodies(count))
+
+
+def _verify_bodies(count: int) -> list[str]:
+    hashed = _password_hash(_state["password"] or "bench password")
+    tag = uuid.uuid4().hex[:8]
+    bodies = []
+    for start in range(0, count, BATCH):
+        users = User.objects.bulk_create(
+            User(email=f"verify-{tag}-{i}@example.com", password=hashed, display_name="Verify")
+            for i in range(start, min(count, start + BATCH))
+        )
+        with transaction.atomic():
+            for user in users:
+                issued = code_issue(purpose=Purpose.VERIFY_EMAIL, target=user.email, user=user)
+                bodies.append(json.dumps({"email": user.email, "code": issued.code}))
+    return bodies
+
+
+def mint_verify(*, path: str, count: int) -> int:
+    """Sign up ``count`` users waiting for email verification; write their codes."""
+    return write_lines(path, _verify_bodies(count))
+
+
+def access_token() -> str:
+    """A fresh access token of a bench user (they live 15 minutes)."""
+    user = _users(1)[0]
+    return session_start(user=user, amr=[LoginSession.Method.PASSWORD], client=CLIENT).access_token
+
+
+def queries(*, scenarios: dict[str, dict[str, str]], password: str) -> dict[str, Any]:
+    """Count the database queries of each scenario (see agent.count_queries)."""
+
+    def prepare(kind: str) -> tuple[dict[str, str], str]:
+        if kind == "bearer":
+            return {"Authorization": f"Bearer {access_token()}"}, ""
+        if kind == "refresh":
+            return {}, _refresh_bodies(1)[0]
+        if kind == "verify":
+            return {}, _verify_bodies(1)[0]
+        if kind == "login":
+            return {}, json.dumps({"email": email_of(0), "password": password})
+        return {}, ""
+
+    return count_queries(scenarios, prepare)
+
+
+def hashing() -> dict[str, Any]:
+    """The password hasher of new users, its parameters and the time of one check."""
+    hashed = _password_hash(_state["password"] or "bench password")
+    hasher = identify_hasher(hashed)
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        check_password(_state["password"] or "bench password", hashed)
+        times.append(time.perf_counter() - started)
+    return {
+        "algorithm": hasher.algorithm,
+        "parameters": {
+            key: value
+            for key, value in hasher.decode(hashed).items()
+            if key in {"iterations", "memory_cost", "time_cost", "parallelism"}
+        },
+        "check_ms": round(statistics.median(times) * 1000, 1),
+    }
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES + PACKAGES_DB:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    if connection.vendor == "sqlite":
+        found["sqlite"] = sqlite3.sqlite_version
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            found["postgresql"] = cursor.fetchone()[0]
+    return found
+
+
+if __name__ == "__main__":
+    serve(
+        {
+            "setup": setup,
+            "login_pool": login_pool,
+            "mint_refresh": mint_refresh,
+            "mint_verify": mint_verify,
+            "access_token": access_token,
+            "queries": queries,
+            "versions": versions,
+            "hashing": hashing,
+        }
+    )

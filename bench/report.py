@@ -1,0 +1,441 @@
+"""Turn the bench's raw figures into the Markdown of bench/results/ and the printed summary.
+
+Every ratio is taken within a round (Keyhouse and the reference measured one right after
+the other), then summarised over rounds as min / median / max: on a shared machine the
+spread says how far to trust the median.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+# (scenario, wanted ratio of Keyhouse's throughput to the reference's)
+RATIO_TARGETS = (("me", 2.5), ("refresh", 3.0), ("login", 5.0))
+AUTHENTICATED_SHARE = 0.90
+SCALE_P50_GROWTH = 1.10
+RSS_LIMIT_MB = 150.0
+
+
+def progress_line(scenario: str, number: int, rounds: int, label: str, run: dict) -> str:
+    problems = []
+    if run["non2xx"]:
+        problems.append(f"{run['non2xx']} non-2xx, first: {run['first_error']}")
+    if run["pool_exhausted"]:
+        problems.append("token pool ran dry")
+    return (
+        f"  {scenario:<14} round {number}/{rounds}  {label:<26} {rate(run['rps']):>8} req/s"
+        f"  p50 {latency(run['latency_us']['p50']):>9}  p99 {latency(run['latency_us']['p99']):>9}"
+        + (f"  [{'; '.join(problems)}]" if problems else "")
+    )
+
+
+def rate(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def latency(microseconds: float) -> str:
+    if microseconds >= 1_000_000:
+        return f"{microseconds / 1e6:.2f} s"
+    return f"{microseconds / 1000:.2f} ms"
+
+
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    if not values:
+        return "n/a"
+    return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def ratios(first: list[dict], second: list[dict], key: str = "rps") -> list[float]:
+    """Per-round ratios first/second of ``key`` (rps, or a latency percentile)."""
+    pairs = zip(first, second, strict=False)
+    if key == "rps":
+        return [a["rps"] / b["rps"] for a, b in pairs if b["rps"]]
+    return [a["latency_us"][key] / b["latency_us"][key] for a, b in pairs if b["latency_us"][key]]
+
+
+def peak_mb(memory: dict[str, Any]) -> float | None:
+    """The highest VmHWM of the app's workers after its last scenario, in MB (10^6 bytes)."""
+    if not memory:
+        return None
+    last = list(memory.values())[-1]
+    peaks = [entry.get("VmHWM", 0) for entry in last["kib"]]
+    return max(peaks) * 1024 / 1e6 if peaks else None
+
+
+def _verdict(values: list[float], wanted: float, *, at_most: bool = False) -> str:
+    if not values:
+        return "not measured"
+    middle = median(values)
+    ok = middle <= wanted if at_most else middle >= wanted
+    worst = max(values) if at_most else min(values)
+    every = worst <= wanted if at_most else worst >= wanted
+    if ok and every:
+        return "**met** (every round)"
+    if ok:
+        return "**met** at the median, not in every round"
+    return "**not met**"
+
+
+def _non2xx(runs: list[dict]) -> int:
+    return sum(run["non2xx"] for run in runs)
+
+
+# Targets --------------------------------------------------------------------------------
+
+
+def targets(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = []
+    compare = data.get("compare")
+    if compare:
+        runs = compare["runs"]
+        queries = compare["queries"]["keyhouse"]
+        if "authenticated" in runs and "bare" in runs:
+            share = ratios(runs["authenticated"]["keyhouse"], runs["bare"]["keyhouse"])
+            count = queries.get("authenticated", {}).get("queries")
+            verdict = _verdict(share, AUTHENTICATED_SHARE)
+            if count != 0:
+                verdict = "**not met**"
+            rows.append(
+                (
+                    "Authenticated request: 0 queries, ≥ 90% of the bare DRF view's throughput",
+                    f"{count} queries; {spread(share, '{:.0%}')} of bare (min / median / max)",
+                    verdict,
+                )
+            )
+        for name, wanted in RATIO_TARGETS:
+            if name not in runs:
+                continue
+            values = ratios(runs[name]["keyhouse"], runs[name]["reference"])
+            verdict = _verdict(values, wanted)
+            if _non2xx(runs[name]["keyhouse"]):
+                verdict += " (Keyhouse answered non-2xx: invalid)"
+            rows.append(
+                (
+                    f"`{name}`: ≥ {wanted:g}x the reference's throughput",
+                    f"{spread(values, '{:.2f}x')} (min / median / max)",
+                    verdict,
+                )
+            )
+        mb = peak_mb(compare["memory"].get("keyhouse", {}))
+        if mb is not None:
+            reference_mb = peak_mb(compare["memory"].get("reference", {}))
+            rows.append(
+                (
+                    f"Worker peak RSS < {RSS_LIMIT_MB:g} MB after the run",
+                    f"{mb:.0f} MB (reference {reference_mb:.0f} MB)",
+                    "**met**" if mb < RSS_LIMIT_MB else "**not met**",
+                )
+            )
+    scale = data.get("scale")
+    if scale:
+        small, large = list(scale["apps"])
+        for name in ("refresh", "login"):
+            if name not in scale["runs"]:
+                continue
+            values = ratios(scale["runs"][name][large], scale["runs"][name][small], key="p50")
+            rows.append(
+                (
+                    f"`{name}` with {scale['apps'][large]['users']:,} users: p50 within 10% of "
+                    f"{scale['apps'][small]['users']:,} users",
+                    f"p50 ratio {spread(values, '{:.2f}x')} (min / median / max)",
+                    _verdict(values, SCALE_P50_GROWTH, at_most=True),
+                )
+            )
+    return rows
+
+
+# Tables ---------------------------------------------------------------------------------
+
+
+def summary_table(compare: dict[str, Any]) -> list[str]:
+    runs, queries = compare["runs"], compare["queries"]
+    lines = [
+        "| scenario | Keyhouse req/s | reference req/s | ratio min / median / max "
+        "| Keyhouse p50 / p99 | reference p50 / p99 | DB queries K / R | non-2xx K / R |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, by_app in runs.items():
+        k, r = by_app["keyhouse"], by_app["reference"]
+        lines.append(
+            f"| {SHOWN_AS.get(name, name)} | {rate(median([x['rps'] for x in k]))} "
+            f"| {rate(median([x['rps'] for x in r]))} "
+            f"| {spread(ratios(k, r), '{:.2f}x')} "
+            f"| {_latencies(k)} | {_latencies(r)} "
+            f"| {queries['keyhouse'].get(name, {}).get('queries', '?')} / "
+            f"{queries['reference'].get(name, {}).get('queries', '?')} "
+            f"| {_non2xx(k)} / {_non2xx(r)} |"
+        )
+    if "verify" in runs:
+        lines += [
+            "",
+            "\\* Not like for like: the reference's nearest endpoint is djoser's account "
+            "activation, which issues no tokens. No target.",
+        ]
+    return lines
+
+
+SHOWN_AS = {"verify": "verify\\*"}
+
+
+def _latencies(runs: list[dict]) -> str:
+    p50 = median([run["latency_us"]["p50"] for run in runs])
+    p99 = median([run["latency_us"]["p99"] for run in runs])
+    return f"{latency(p50)} / {latency(p99)}"
+
+
+def scale_table(scale: dict[str, Any]) -> list[str]:
+    small, large = list(scale["apps"])
+    lines = [
+        f"| scenario | req/s, {scale['apps'][small]['users']:,} users "
+        f"| req/s, {scale['apps'][large]['users']:,} users "
+        f"| p50, {scale['apps'][small]['users']:,} | p50, {scale['apps'][large]['users']:,} "
+        "| p50 ratio min / median / max | non-2xx |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, by_app in scale["runs"].items():
+        a, b = by_app[small], by_app[large]
+        lines.append(
+            f"| {name} | {rate(median([x['rps'] for x in a]))} "
+            f"| {rate(median([x['rps'] for x in b]))} "
+            f"| {latency(median([x['latency_us']['p50'] for x in a]))} "
+            f"| {latency(median([x['latency_us']['p50'] for x in b]))} "
+            f"| {spread(ratios(b, a, key='p50'), '{:.2f}x')} "
+            f"| {_non2xx(a) + _non2xx(b)} |"
+        )
+    return lines
+
+
+def rounds_table(section: dict[str, Any]) -> list[str]:
+    labels = {name: app["label"] for name, app in section["apps"].items()}
+    lines = [
+        "| scenario | round | app | req/s | p50 | p90 | p99 | requests | non-2xx "
+        "| warm-up req/s | load avg before |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, by_app in section["runs"].items():
+        rounds = max(len(runs) for runs in by_app.values())
+        for number in range(rounds):
+            for app, runs in by_app.items():
+                if number >= len(runs):
+                    continue
+                run = runs[number]
+                lines.append(
+                    f"| {name} | {number + 1} | {labels[app]} | {rate(run['rps'])} "
+                    f"| {latency(run['latency_us']['p50'])} | {latency(run['latency_us']['p90'])} "
+                    f"| {latency(run['latency_us']['p99'])} | {run['requests']:,} "
+                    f"| {run['non2xx']}{' (pool ran dry)' if run['pool_exhausted'] else ''} "
+                    f"| {rate(run['warmup_rps'])} | {run['loadavg_before']:.2f} |"
+                )
+    return lines
+
+
+def memory_table(section: dict[str, Any]) -> list[str]:
+    labels = {name: app["label"] for name, app in section["apps"].items()}
+    scenarios = list(section["runs"])
+    lines = [
+        "| worker peak RSS (VmHWM) after… | " + " | ".join(scenarios) + " |",
+        "| --- |" + " ---: |" * len(scenarios),
+    ]
+    for app, by_scenario in section["memory"].items():
+        cells = []
+        for name in scenarios:
+            kib = [entry.get("VmHWM", 0) for entry in by_scenario.get(name, {}).get("kib", [])]
+            cells.append(f"{max(kib) * 1024 / 1e6:.0f} MB" if kib else "?")
+        lines.append(f"| {labels[app]} | " + " | ".join(cells) + " |")
+    return lines
+
+
+# Documents ------------------------------------------------------------------------------
+
+
+def _header(data: dict[str, Any]) -> list[str]:
+    config, machine = data["config"], data["machine"]
+    lines = [
+        f"**Machine:** {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
+        f"Linux {machine['kernel']} ({machine['os']}).",
+        "",
+        f"**How:** gunicorn, {config['workers']} sync worker(s), pinned to CPU "
+        f"{config['server_cpu']}; {machine['wrk']} with {config['threads']} thread(s) and "
+        f"{config['connections']} connections, pinned to CPU {config['client_cpu']}; a "
+        f"{config['warmup']} s warm-up before each {config['duration']} s measurement; "
+        f"{config['rounds']} rounds alternating Keyhouse and the reference. DEBUG off, "
+        "production middleware and logging, no worker recycling during the run. "
+        f"Run took {data.get('minutes', '?')} minutes.",
+    ]
+    compare = data.get("compare")
+    if compare:
+        versions = compare["versions"]
+        lines += [
+            "",
+            f"**Database:** {_database_line(data)}.",
+            "",
+            f"**Password hashing of new users:** {_hashing(compare)}.",
+            "",
+            "**Versions:** Keyhouse: "
+            + _versions(versions.get("keyhouse", {}))
+            + ". Reference: "
+            + _versions(versions.get("reference", {}))
+            + ".",
+        ]
+    return lines
+
+
+def _database_line(data: dict[str, Any]) -> str:
+    config = data["config"]
+    if config["db"] == "postgres":
+        cache = "Redis"
+        return (
+            f"PostgreSQL for both (a database each); Keyhouse's cache (rate-limit "
+            f"counters, revocation list) in {cache}"
+        )
+    cache = "Redis" if config["workers"] > 1 else "process memory"
+    return f"SQLite for both (a file each); Keyhouse's cache in {cache}"
+
+
+def _hashing(compare: dict[str, Any]) -> str:
+    parts = []
+    for app in ("keyhouse", "reference"):
+        found = compare.get("hashing", {}).get(app)
+        if found:
+            parameters = ", ".join(f"{k} {v:,}" for k, v in found["parameters"].items())
+            parts.append(
+                f"{compare['apps'][app]['label']} {found['algorithm']} ({parameters}), "
+                f"one check {found['check_ms']:.0f} ms"
+            )
+    return "; ".join(parts) or "not recorded"
+
+
+def _versions(found: dict[str, str]) -> str:
+    return ", ".join(f"{name} {version}" for name, version in found.items())
+
+
+NOTES = """\
+- **Noise.** The machine has 2 cores and is shared with other work (test suites of
+  other engineers), which lands on the server's or wrk's CPU at random. The rounds
+  alternate the two apps so that each ratio compares measurements taken seconds apart;
+  read the min / median / max spread as the error bar. The load average before each
+  measurement is in the table above.
+- **Latency** is wrk's, from sending a request to its response, with
+  2 connections on one sync worker: a request usually waits for the one ahead of it,
+  so p50 is about twice the service time. gunicorn's sync worker closes each
+  connection, so every request also opens one (both apps alike).
+- **Database queries** are counted in-process with Django's `CaptureQueriesContext`
+  and the test client, under the same settings and database, after one warm-up
+  request; not under load. Keyhouse reads its signing keys once a minute per process
+  (one query, not per request).
+- **What each scenario does.** *plain Django view*: a `JsonResponse`, through each
+  app's middleware. *bare DRF view*: an `APIView` with no authentication.
+  *authenticated*: Keyhouse's bearer check (RS256 signature, revocation list in the
+  cache, no user loaded) against simplejwt's `JWTAuthentication` as configured by
+  default (HS256, loads the user). *me*: `GET /api/v1/me` against djoser's
+  `/auth/users/me/`. *refresh*: a fresh refresh token each request, minted beforehand
+  (Keyhouse: rotation with reuse detection, a new access token signed RS256;
+  simplejwt: `ROTATE_REFRESH_TOKENS` and `BLACKLIST_AFTER_ROTATION`). *login*:
+  Keyhouse's Argon2id (m=19 MiB, t=2, p=1, OWASP's parameters), audit record, session
+  and tokens, against simplejwt's `/auth/jwt/create/` with Django's default
+  PBKDF2-SHA256 (1,500,000 iterations in Django 6.1). *email verification*: Keyhouse
+  checks a code of a pending sign-up and signs the user in; the reference's nearest
+  endpoint, djoser's activation (uid and token from a link), activates the account and
+  issues no tokens, so that ratio is not like for like and has no target.
+- **Rate limits** in Keyhouse are counted as in production but raised out of reach
+  (bench/keyhouse_bench/settings.py), so the bench measures cost, not limits; the
+  reference has none.
+"""
+
+
+def markdown(data: dict[str, Any]) -> str:
+    lines = [f"# Keyhouse benchmark, {data['started'][:16].replace('T', ' ')} UTC", ""]
+    lines += _header(data)
+    compare = data.get("compare")
+    if compare:
+        lines += ["", "## Keyhouse against djoser + simplejwt", ""]
+        lines += [
+            "Medians over the rounds; the ratio is Keyhouse's throughput over the "
+            "reference's within each round.",
+            "",
+        ]
+        lines += summary_table(compare)
+    lines += [
+        "",
+        "## Targets (issue 9)",
+        "",
+        "| target | measured | verdict |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {target} | {measured} | {verdict} |" for target, measured, verdict in targets(data)
+    ]
+    scale = data.get("scale")
+    if scale:
+        small, large = list(scale["apps"])
+        lines += [
+            "",
+            f"## Scale: {scale['apps'][small]['users']:,} against "
+            f"{scale['apps'][large]['users']:,} users (Keyhouse, PostgreSQL + Redis)",
+            "",
+            f"Creating {scale['apps'][large]['users']:,} users (migrate, bulk insert, "
+            f"ANALYZE) took {scale['apps'][large]['setup_seconds']:.0f} s.",
+            "",
+        ]
+        lines += scale_table(scale)
+    if compare:
+        lines += ["", "## Every measurement", "", *rounds_table(compare)]
+        lines += ["", "## Worker memory", "", *memory_table(compare)]
+        lines += ["", "## Database queries per request", ""]
+        lines += _queries_section(compare)
+    if scale:
+        lines += ["", "## Every scale measurement", "", *rounds_table(scale)]
+        lines += ["", "### Worker memory at scale", "", *memory_table(scale)]
+    lines += ["", "## Notes", "", NOTES]
+    lines += [
+        "## Reproduce",
+        "",
+        "```sh",
+        "make bench            # about 15 minutes",
+        "make bench SCALE=1    # adds 1,000 vs 1,000,000 users in PostgreSQL",
+        "```",
+        "",
+        "Knobs (`BENCH_DURATION`, `BENCH_ROUNDS`, `BENCH_DB=postgres`, ...) are in "
+        "bench/README.md.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _queries_section(compare: dict[str, Any]) -> list[str]:
+    lines = ["| scenario | Keyhouse | reference |", "| --- | --- | --- |"]
+    for name in compare["runs"]:
+        cells = []
+        for app in ("keyhouse", "reference"):
+            found = compare["queries"].get(app, {}).get(name)
+            if not found:
+                cells.append("?")
+                continue
+            first = (
+                f" (first request {found['first']})" if found["first"] != found["queries"] else ""
+            )
+            cells.append(f"{found['queries']}{first}, HTTP {found['status']}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def summary(data: dict[str, Any]) -> str:
+    lines = []
+    if data.get("compare"):
+        lines += [*summary_table(data["compare"]), ""]
+    if data.get("scale"):
+        lines += [*scale_table(data["scale"]), ""]
+    lines += ["| target | measured | verdict |", "| --- | --- | --- |"]
+    lines += [
+        f"| {target} | {measured} | {verdict} |" for target, measured, verdict in targets(data)
+    ]
+    return "\n".join(lines)
