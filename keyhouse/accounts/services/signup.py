@@ -4,6 +4,12 @@ Sign-up and resend answer the same whether or not the address is registered, and
 the same work either way: one password hash, one message, one count against the
 limits on messages to that address. An address that is already verified gets a
 message saying someone tried to sign up with it, instead of a code.
+
+Until an address is verified, nobody has proven it is theirs, so a repeated sign-up
+changes nothing on the account: the password it brings travels with its code and
+becomes the account's password only when that code verifies the address. Whoever
+registered the address first, perhaps to hijack it later, loses their password the
+moment its owner signs up and verifies.
 """
 
 from __future__ import annotations
@@ -15,22 +21,43 @@ from django.utils import timezone
 from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
-from keyhouse.codes.models import Purpose
+from keyhouse.codes.models import OneTimeCode, Purpose
 from keyhouse.codes.services import CodeInvalid, code_limits_hit
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
 from keyhouse.delivery.services import email_enqueue
 from keyhouse.tokens.models import LoginSession
-from keyhouse.tokens.services import TokenPair, session_start
+from keyhouse.tokens.services import TokenPair, session_revoke_all, session_start
 from keyhouse.users.models import User
 from keyhouse.users.selectors import user_get_by_email
 from keyhouse.users.services import EmailTaken, user_create
 
 
-def _verification_code_send(*, user: User, client: ClientInfo) -> None:
+def _verification_code_send(*, user: User, client: ClientInfo, password: str = "") -> None:
     code_send(
-        purpose=Purpose.VERIFY_EMAIL, to=user.email, channel="email", client=client, user=user
+        purpose=Purpose.VERIFY_EMAIL,
+        to=user.email,
+        channel="email",
+        client=client,
+        user=user,
+        password=password,
     )
+
+
+def _pending_password(*, user: User) -> str:
+    """The password hash that the user's live sign-up code would set, if any."""
+    live = (
+        OneTimeCode.objects.filter(
+            purpose=Purpose.VERIFY_EMAIL,
+            user=user,
+            consumed_at__isnull=True,
+            invalidated_at__isnull=True,
+        )
+        .order_by("-created_at")
+        .values_list("password", flat=True)
+        .first()
+    )
+    return live or ""
 
 
 def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
@@ -40,11 +67,10 @@ def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
 
 @transaction.atomic
 def signup(*, email: str, password: str, display_name: str, client: ClientInfo) -> None:
-    """Register an address, or re-send its code while it is unverified.
+    """Register an address, or send a new code while it is unverified.
 
-    A repeated sign-up of an unverified address sets the newest password and sends a
-    new code, which replaces the older one: whoever proves the address with the
-    newest code signs in with the password given alongside it.
+    A repeated sign-up of an unverified address sends a new code, which replaces the
+    older one and carries the new password: verifying it sets that password.
     """
     user = user_get_by_email(email=email)
     if user is None:
@@ -56,10 +82,7 @@ def signup(*, email: str, password: str, display_name: str, client: ClientInfo) 
         audit_record(type=AuditEvent.Type.SIGNED_UP, user_id=user.pk, client=client)
         _verification_code_send(user=user, client=client)
     elif user.email_verified_at is None:
-        user.set_password(password)
-        user.display_name = display_name or user.display_name
-        user.save(update_fields=["password", "display_name"])
-        _verification_code_send(user=user, client=client)
+        _verification_code_send(user=user, client=client, password=make_password(password))
     else:
         make_password(password)  # the same work as the other paths, so timing tells nothing
         _existing_account_notify(user=user, client=client)
@@ -70,13 +93,18 @@ def email_verification_resend(*, email: str, client: ClientInfo) -> None:
     """Send a new code to an unverified address; count the request for any address."""
     user = user_get_by_email(email=email)
     if user is not None and user.email_verified_at is None and user.is_active:
-        _verification_code_send(user=user, client=client)
+        pending = _pending_password(user=user)
+        _verification_code_send(user=user, client=client, password=pending)
     else:
         code_limits_hit(purpose=Purpose.VERIFY_EMAIL, target=email, ip=client.ip)
 
 
 def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
-    """Verify an address with its code and sign its owner in."""
+    """Verify an address with its code and sign its owner in.
+
+    A code that carries a password (a repeated sign-up's) sets it, and ends any session
+    started before the address was proven.
+    """
     record = code_check(
         purpose=Purpose.VERIFY_EMAIL, target=email, code=code, client=client, anonymous=True
     )
@@ -86,7 +114,12 @@ def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
             raise CodeInvalid
         if user.email_verified_at is None:
             user.email_verified_at = timezone.now()
-            user.save(update_fields=["email_verified_at"])
+            fields = ["email_verified_at"]
+            if record.password:
+                user.password = record.password
+                fields.append("password")
+                session_revoke_all(user_id=user.pk, reason="password_set", client=client)
+            user.save(update_fields=fields)
             audit_record(type=AuditEvent.Type.EMAIL_VERIFIED, user_id=user.pk, client=client)
         pair = session_start(user=user, amr=[LoginSession.Method.EMAIL_CODE], client=client)
     SIGN_INS.labels(method="email_code", outcome="success").inc()

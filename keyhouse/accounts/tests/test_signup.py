@@ -36,6 +36,12 @@ def verify(api_client, code, email="ada@example.com", **extra):
     return api_client.post(VERIFY, {"email": email, "code": code, **extra}, format="json")
 
 
+def login(api_client, password, email="ada@example.com"):
+    return api_client.post(
+        "/api/v1/auth/login", {"email": email, "password": password}, format="json"
+    )
+
+
 def test_sign_up_verify_by_mailed_code_and_refresh(api_client, smtp_mailer):
     response = signup(api_client, display_name="Ada")
     assert response.status_code == HTTPStatus.ACCEPTED
@@ -97,6 +103,61 @@ def test_signing_up_again_before_verifying_sends_a_new_code(api_client, smtp_mai
             assert verify(api_client, first).json()["code"] == "code_invalid"
         assert verify(api_client, second).status_code == HTTPStatus.OK
     assert User.objects.get().check_password("second long passphrase")
+
+
+def test_a_repeated_sign_up_changes_nothing_until_its_code_verifies(api_client, smtp_mailer):
+    signup(api_client, password="first long passphrase", display_name="Ada")
+    with time_machine.travel(time.time() + 61, tick=False):
+        signup(api_client, password="second long passphrase", display_name="Mallory")
+    user = User.objects.get()
+    assert user.check_password("first long passphrase")
+    assert user.display_name == "Ada"
+
+
+@pytest.mark.parametrize(
+    "settings_override",
+    [{}, {"KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL": False}],
+    ids=["login-needs-verified-email", "unverified-login-allowed"],
+)
+def test_an_address_registered_by_someone_else_cannot_be_hijacked(
+    api_client, smtp_mailer, settings, settings_override
+):
+    for name, value in settings_override.items():
+        setattr(settings, name, value)
+    signup(api_client, password="the squatter's passphrase")
+    squatter_session = None
+    if not settings.KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL:
+        squatter_session = login(api_client, "the squatter's passphrase").json()
+    with time_machine.travel(time.time() + 61, tick=False):
+        signup(api_client, password="the owner's own passphrase")
+        owner_code = code_in_mail(smtp_mailer.messages[-1])
+        assert verify(api_client, owner_code).status_code == HTTPStatus.OK
+
+        assert login(api_client, "the squatter's passphrase").json()["code"] == (
+            "invalid_credentials"
+        )
+        assert login(api_client, "the owner's own passphrase").status_code == HTTPStatus.OK
+        if squatter_session is not None:
+            refreshed = api_client.post(
+                "/api/v1/auth/token/refresh",
+                {"refresh_token": squatter_session["refresh_token"]},
+                format="json",
+            )
+            assert refreshed.status_code == HTTPStatus.UNAUTHORIZED
+
+
+def test_a_resent_code_keeps_the_password_of_the_sign_up_it_follows(api_client, smtp_mailer):
+    signup(api_client, password="the squatter's passphrase")
+    with time_machine.travel(time.time() + 61, tick=False):
+        signup(api_client, password="the owner's own passphrase")
+    with time_machine.travel(time.time() + 122, tick=False):
+        assert api_client.post(RESEND, {"email": "ada@example.com"}, format="json").status_code == (
+            HTTPStatus.ACCEPTED
+        )
+        assert verify(api_client, code_in_mail(smtp_mailer.messages[-1])).status_code == (
+            HTTPStatus.OK
+        )
+    assert User.objects.get().check_password("the owner's own passphrase")
 
 
 def test_login_before_verifying_is_refused(api_client, smtp_mailer):
