@@ -144,7 +144,10 @@ def account_delete(*, user: User, session_id: uuid.UUID, client: ClientInfo) -> 
     user_id = user.pk
     session_revoke_all(user_id=user_id, reason="account_deleted", client=client)
     Delivery.objects.filter(user_id=user_id).delete()
-    AuditEvent.objects.filter(user_id=user_id).update(ip=None, user_agent="", detail={})
+    # Sign-ins refused before the account was known (throttled) name it by address only.
+    anonymous = AuditEvent.objects.filter(user_id=None, detail__email__iexact=user.email)
+    for events in (AuditEvent.objects.filter(user_id=user_id), anonymous):
+        events.update(ip=None, user_agent="", detail={})
     User.objects.filter(pk=user_id).delete()
     audit_record(type=AuditEvent.Type.ACCOUNT_DELETED, detail={"user": str(user_id)})
 
