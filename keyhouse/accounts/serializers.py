@@ -11,6 +11,21 @@ from keyhouse.users.models import User
 from keyhouse.users.services import user_password_validate
 
 PASSWORD_MAX_LENGTH = 4096
+EMAIL_MAX_LENGTH = 254  # RFC 5321's limit on a path, as User.email
+
+
+class AddressField(serializers.EmailField):
+    """An email address, normalised as stored, and within the limit once normalised
+    (an internationalised domain grows when it is IDNA-encoded)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=EMAIL_MAX_LENGTH, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        email = normalize_email(super().to_internal_value(data))
+        if len(email) > EMAIL_MAX_LENGTH:
+            self.fail("max_length", max_length=EMAIL_MAX_LENGTH)
+        return email
 
 
 def _password_field(**kwargs: Any) -> StrictCharField:
@@ -23,12 +38,9 @@ class LoginInputSerializer(TokenTransportInputSerializer):
 
 
 class SignupInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = AddressField()
     password = _password_field()
     display_name = StrictCharField(max_length=150, required=False, default="", allow_blank=True)
-
-    def validate_email(self, email: str) -> str:
-        return normalize_email(email)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         candidate = User(email=attrs["email"], display_name=attrs["display_name"])
@@ -37,10 +49,7 @@ class SignupInputSerializer(serializers.Serializer):
 
 
 class EmailInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-
-    def validate_email(self, email: str) -> str:
-        return normalize_email(email)
+    email = AddressField()
 
 
 class EmailVerifyInputSerializer(TokenTransportInputSerializer, EmailInputSerializer):
