@@ -52,6 +52,8 @@ SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = _allowed_hosts()
 
 INSTALLED_APPS = [
+    # Before django.contrib.auth, so that its createsuperuser command takes precedence.
+    "keyhouse.users",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -64,7 +66,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "phonenumber_field",
     "keyhouse.core",
-    "keyhouse.users",
     "keyhouse.codes",
     "keyhouse.delivery",
     "keyhouse.audit",

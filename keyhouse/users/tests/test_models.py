@@ -4,7 +4,7 @@ import threading
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 
 from keyhouse.users.managers import normalize_email
@@ -97,6 +97,16 @@ def test_createsuperuser_runs_without_input_from_the_environment(monkeypatch):
     assert admin.email == "Ops@example.com"
     assert admin.is_superuser
     assert admin.check_password("a long operator passphrase")
+
+
+@pytest.mark.django_db
+def test_createsuperuser_refuses_an_address_taken_in_another_case(monkeypatch, password):
+    User.objects.create_user("ops@example.com", password)
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "OPS@Example.com")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long operator passphrase")
+    with pytest.raises(CommandError, match="already taken"):
+        call_command("createsuperuser", "--noinput", verbosity=0)
+    assert User.objects.count() == 1
 
 
 @pytest.mark.postgres
