@@ -25,5 +25,6 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
 ]
 
+handler400 = "keyhouse.core.problems.handler400"
 handler404 = "keyhouse.core.problems.handler404"
 handler500 = "keyhouse.core.problems.handler500"

@@ -156,6 +156,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
+def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """A request Django refuses before any view: a Host not in ALLOWED_HOSTS, for one."""
+    return problem_json_response(
+        status=HTTPStatus.BAD_REQUEST, code="bad_request", detail=_("Bad request.")
+    )
+
+
 def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return problem_json_response(
         status=HTTPStatus.NOT_FOUND, code="not_found", detail=_("Not found.")

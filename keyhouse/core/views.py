@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
@@ -10,10 +11,9 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.crypto import get_random_string
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -21,6 +21,25 @@ from rest_framework.views import APIView
 from keyhouse.core.problems import problem_json_response
 
 logger = logging.getLogger(__name__)
+SAFE_METHODS = ("GET", "HEAD")
+
+
+def require_safe(view: Callable[[HttpRequest], HttpResponse]) -> Callable[..., HttpResponse]:
+    """Allow GET and HEAD only, refusing others with a 405 problem like the API's."""
+
+    @functools.wraps(view)
+    def safe_view(request: HttpRequest) -> HttpResponse:
+        if request.method not in SAFE_METHODS:
+            response = problem_json_response(
+                status=HTTPStatus.METHOD_NOT_ALLOWED,
+                code="method_not_allowed",
+                detail=f'Method "{request.method}" not allowed.',
+            )
+            response["Allow"] = ", ".join(SAFE_METHODS)
+            return response
+        return view(request)
+
+    return safe_view
 
 
 def _check_database() -> None:

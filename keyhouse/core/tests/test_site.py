@@ -22,6 +22,23 @@ def test_healthz_answers_ok(client):
     assert "no-cache" in response["Cache-Control"]
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_health_checks_refuse_other_methods_with_a_problem(client, path):
+    response = client.post(path)
+    assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    assert response["Content-Type"] == "application/problem+json"
+    assert response["Allow"] == "GET, HEAD"
+    assert json.loads(response.content)["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/me", "/healthz", "/admin/"])
+def test_a_host_not_allowed_is_a_400_problem(client, path):
+    response = client.get(path, HTTP_HOST="attacker.example")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response["Content-Type"] == "application/problem+json"
+    assert json.loads(response.content)["code"] == "bad_request"
+
+
 def test_readyz_reports_each_check(client, settings):
     settings.CELERY_BROKER_URL = ""
     response = client.get("/readyz")
