@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -79,6 +79,18 @@ def check_production_safety(app_configs: Any = None, **kwargs: Any) -> list[Chec
                 "revocations would not hold.",
                 hint="Set REDIS_URL, or run one worker (WEB_CONCURRENCY=1).",
                 id="core.E011",
+            )
+        )
+    if settings.CELERY_TASK_ALWAYS_EAGER and not settings.MAILERS["default"]["BACKEND"].endswith(
+        ("console.EmailBackend", "locmem.EmailBackend")
+    ):
+        errors.append(
+            Warning(
+                "No CELERY_BROKER_URL: messages are sent inside the requests that queue "
+                "them, and a slow or failing mail server holds each such request through "
+                "every retry, with no wait between them.",
+                hint="Set CELERY_BROKER_URL and run a Celery worker.",
+                id="core.W014",
             )
         )
     try:

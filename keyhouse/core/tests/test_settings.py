@@ -16,6 +16,7 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "auth.example.com",
     "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO",
     "EMAIL_URL": "smtp+tls://keyhouse%40example.com:app-password@smtp.example.com:587",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14",
 }
 CLEARED = {
     "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "SECURE_SSL_REDIRECT", "EMAIL_URL",
@@ -86,6 +87,13 @@ def test_deploy_check_refuses_unsafe_settings(ready_env, change, error):
     result = run_manage("check", "--deploy", env={**ready_env, **change})
     assert result.returncode != 0
     assert error in result.stderr
+
+
+def test_deploy_check_warns_of_mail_sent_inline_without_a_broker(ready_env):
+    env = {key: value for key, value in ready_env.items() if key != "CELERY_BROKER_URL"}
+    result = run_manage("check", "--deploy", env=env)
+    assert result.returncode == 0
+    assert "core.W014" in result.stderr
 
 
 def test_deploy_check_refuses_unapplied_migrations(tmp_path):
