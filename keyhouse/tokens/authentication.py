@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -15,8 +16,35 @@ from rest_framework.request import Request
 
 from keyhouse.core import context
 from keyhouse.tokens import jwt
-from keyhouse.tokens.keys import keyring_find
+from keyhouse.tokens.keys import keyring, keyring_find
 from keyhouse.tokens.services import session_is_revoked
+
+# Access tokens verified lately, per process: a client sends one token with every
+# request for its whole lifetime, and its signature need not be checked each time.
+VERIFIED_TOKENS_CACHED = 4096
+
+
+@lru_cache(maxsize=VERIFIED_TOKENS_CACHED)
+def _verified(token: str, issuer: str, audience: str, leeway: int) -> tuple[str, dict[str, Any]]:
+    """Verify ``token`` once and remember its key id and claims (errors are not kept)."""
+    return jwt.decode(token, find_key=keyring_find, issuer=issuer, audience=audience, leeway=leeway)
+
+
+def access_token_claims(token: str) -> dict[str, Any]:
+    """Verify an access token, or recall it verified, and return its claims.
+
+    A remembered token is still refused once it expires, and once its key is no longer
+    published (a key withdrawn after a leak), exactly as a fresh verification would.
+    """
+    leeway = settings.KEYHOUSE_JWT_LEEWAY
+    kid, claims = _verified(
+        token, settings.KEYHOUSE_JWT_ISSUER, settings.KEYHOUSE_JWT_AUDIENCE, leeway
+    )
+    if claims["exp"] <= time.time() - leeway:
+        raise jwt.TokenError("token_expired", "The access token has expired.")
+    if kid not in keyring().verify_keys:
+        raise jwt.TokenError("token_invalid", "The access token was not signed by a known key.")
+    return dict(claims)
 
 
 class TokenUser:
@@ -66,14 +94,7 @@ class BearerAuthentication(BaseAuthentication):
                 _("The Authorization header must be 'Bearer <token>'."), code="token_invalid"
             )
         try:
-            token = parts[1].decode("ascii")
-            claims = jwt.decode(
-                token,
-                find_key=keyring_find,
-                issuer=settings.KEYHOUSE_JWT_ISSUER,
-                audience=settings.KEYHOUSE_JWT_AUDIENCE,
-                leeway=settings.KEYHOUSE_JWT_LEEWAY,
-            )
+            claims = access_token_claims(parts[1].decode("ascii"))
         except UnicodeDecodeError as exc:
             raise AuthenticationFailed(
                 _("The access token is malformed."), "token_invalid"

@@ -43,8 +43,9 @@ def decode(
     issuer: str,
     audience: str,
     leeway: int,
-) -> dict[str, Any]:
-    """Verify an access token and return its claims, or raise TokenError."""
+) -> tuple[str, dict[str, Any]]:
+    """Verify an access token and return the id of its key and its claims, or raise
+    TokenError."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:
@@ -56,7 +57,7 @@ def decode(
     if header.get("typ") != ACCESS_TOKEN_TYPE:
         raise TokenError("token_invalid", "This is not an access token.")
     try:
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             key.public_key,
             algorithms=[key.algorithm],
@@ -71,3 +72,4 @@ def decode(
         raise TokenError("token_not_yet_valid", "The access token is not valid yet.") from exc
     except jwt.InvalidTokenError as exc:
         raise TokenError("token_invalid", "The access token is invalid.") from exc
+    return kid, claims

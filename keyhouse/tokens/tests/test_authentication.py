@@ -18,6 +18,8 @@ from django.test.utils import CaptureQueriesContext
 
 from keyhouse.testing import data_queries
 from keyhouse.tokens import keys
+from keyhouse.tokens.authentication import _verified
+from keyhouse.tokens.models import SigningKey
 from keyhouse.tokens.services import session_revoke
 
 pytestmark = pytest.mark.django_db
@@ -139,6 +141,28 @@ def test_tampered_signature_is_refused(api_client, tokens):
 def test_expired_token_is_refused(api_client, tokens):
     with time_machine.travel(time.time() + 15 * 60 + 11, tick=False):
         assert_unauthorized(get_me(api_client, tokens.access_token), "token_expired")
+
+
+def test_a_token_verified_before_is_refused_once_it_expires(api_client, tokens):
+    assert get_me(api_client, tokens.access_token).status_code == HTTPStatus.OK
+    with time_machine.travel(time.time() + 15 * 60 + 11, tick=False):
+        assert_unauthorized(get_me(api_client, tokens.access_token), "token_expired")
+
+
+def test_a_token_verified_before_is_refused_once_its_key_is_withdrawn(api_client, tokens):
+    assert get_me(api_client, tokens.access_token).status_code == HTTPStatus.OK
+    SigningKey.objects.all().delete()
+    keys.keyring_clear()
+    assert_unauthorized(get_me(api_client, tokens.access_token), "token_invalid")
+
+
+def test_a_repeated_token_is_verified_once(api_client, tokens):
+    get_me(api_client, tokens.access_token)
+    before = _verified.cache_info()
+    for _request in range(3):
+        assert get_me(api_client, tokens.access_token).status_code == HTTPStatus.OK
+    after = _verified.cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (3, 0)
 
 
 def test_token_within_the_leeway_after_expiry_still_works(api_client, tokens):
