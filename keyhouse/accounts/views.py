@@ -44,7 +44,7 @@ from keyhouse.core.http import client_info
 from keyhouse.core.ratelimit import rate_limit
 from keyhouse.tokens.serializers import TokenPairOutputSerializer
 from keyhouse.tokens.views import token_pair_response
-from keyhouse.users.serializers import UserOutputSerializer
+from keyhouse.users.serializers import UserOutputSerializer, user_output
 
 
 class PublicApi(APIView):
@@ -195,7 +195,7 @@ class ReauthenticateApi(APIView):
 class MeApi(APIView):
     @extend_schema(responses=UserOutputSerializer, summary="The signed-in user")
     def get(self, request: Request) -> Response:
-        return Response(UserOutputSerializer(request.user.user).data)
+        return Response(user_output(request.user.user))
 
     @extend_schema(
         request=ProfileUpdateInputSerializer,
@@ -208,7 +208,7 @@ class MeApi(APIView):
         user = profile_update(
             user=request.user.user, client=client_info(request), **serializer.validated_data
         )
-        return Response(UserOutputSerializer(user).data)
+        return Response(user_output(user))
 
     @extend_schema(
         responses={204: OpenApiResponse(description="Deleted")},
@@ -279,7 +279,7 @@ class EmailChangeVerifyApi(APIView):
             code=serializer.validated_data["code"],
             client=client_info(request),
         )
-        return Response(UserOutputSerializer(user).data)
+        return Response(user_output(user))
 
 
 class PhoneSendCodeApi(PublicApi):
@@ -359,4 +359,4 @@ class PhoneChangeVerifyApi(APIView):
             code=serializer.validated_data["code"],
             client=client_info(request),
         )
-        return Response(UserOutputSerializer(user).data)
+        return Response(user_output(user))

@@ -32,7 +32,7 @@ from keyhouse.tokens.services import (
     session_revoke,
     token_refresh,
 )
-from keyhouse.users.serializers import UserOutputSerializer
+from keyhouse.users.serializers import user_output
 
 # Browsers send the refresh cookie only with this header, which a cross-site form cannot
 # add and a cross-site script cannot add without a CORS preflight Keyhouse refuses.
@@ -58,7 +58,7 @@ def token_pair_response(
         "access_token": pair.access_token,
         "token_type": "Bearer",
         "expires_in": pair.expires_in,
-        "user": UserOutputSerializer(pair.user).data,
+        "user": user_output(pair.user),
     }
     if transport != "cookie":
         data["refresh_token"] = pair.refresh_token
