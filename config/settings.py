@@ -109,6 +109,18 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite ignores SELECT ... FOR UPDATE, and a transaction that reads and then
+    # writes fails at once with "database is locked" when another one wrote in
+    # between. Taking the write lock at BEGIN (IMMEDIATE) makes concurrent writers
+    # queue for up to "timeout" seconds instead, which serialises them as the row
+    # locks do on PostgreSQL. WAL lets reads go on while one transaction writes.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache (rate limits, revocation list): in-process memory unless REDIS_URL is set.

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import connection
 from django.utils import timezone
@@ -22,6 +23,19 @@ __all__ = ["sms_outbox", "smtp_mailer", "smtp_server"]
 
 PASSWORD = "correct horse battery staple"
 CLIENT = ClientInfo(ip="203.0.113.7", user_agent="pytest")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """Test on a SQLite file, as Keyhouse runs, rather than on a shared in-memory database.
+
+    Connections to a shared in-memory database lock each other out at once
+    ("database table is locked") instead of waiting their turn, so tests that write
+    from several threads could not pass there.
+    """
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database["TEST"]["NAME"] = str(tmp_path_factory.mktemp("db") / "keyhouse.sqlite3")
 
 
 @pytest.fixture(autouse=True)

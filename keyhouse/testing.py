@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,33 @@ def data_queries(captured: CaptureQueriesContext) -> list[str]:
         for query in captured.captured_queries
         if not query["sql"].upper().startswith(TRANSACTION_CONTROL)
     ]
+
+
+def at_once(count: int, action: Callable[[], Any]) -> list[Any]:
+    """Run ``action`` in ``count`` threads released together; return what each returned.
+
+    A thread that raised contributes its exception instead, so that an unexpected
+    error fails the test's assertions rather than vanishing with its thread. Each
+    thread closes its own database connection.
+    """
+    barrier = threading.Barrier(count)
+    results: list[Any] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(action())
+        except Exception as exc:
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def service_env(**overrides: str) -> dict[str, str]:

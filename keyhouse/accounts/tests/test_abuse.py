@@ -120,7 +120,6 @@ def test_an_unreachable_cache_fails_closed_with_503(api_client, unreachable_cach
     assert response.json()["code"] == "service_unavailable"
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_hundred_concurrent_requests_let_exactly_the_limit_through(live_server, settings):
     settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "password_forgot": "20/h/ip"}
@@ -169,7 +168,6 @@ def test_processes_sharing_redis_let_exactly_the_limit_through(tmp_path):
     assert sum(allowed) == 30
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_guesses_get_no_more_password_checks_than_the_threshold(verified_user):
     from django.db import connection

@@ -223,7 +223,6 @@ def test_a_phone_code_reauthenticates(tokens, sms_outbox, api_client):
     assert response.status_code == HTTPStatus.NO_CONTENT
 
 
-@pytest.mark.postgres
 def test_concurrent_first_sign_ins_of_a_number_share_one_account():
     from django.db import transaction
 

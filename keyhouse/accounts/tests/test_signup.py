@@ -11,12 +11,13 @@ import jwt as pyjwt
 import pytest
 import time_machine
 from django.db import connection
+from rest_framework.test import APIClient
 
 from keyhouse.audit.models import AuditEvent
 from keyhouse.codes.models import OneTimeCode
 from keyhouse.conftest import CLIENT
 from keyhouse.delivery.models import Delivery
-from keyhouse.testing import code_in_mail, headers_but_request_id
+from keyhouse.testing import at_once, code_in_mail, headers_but_request_id
 from keyhouse.users.models import User
 
 SIGNUP = "/api/v1/auth/signup"
@@ -300,7 +301,6 @@ def test_a_long_passphrase_is_accepted(api_client, smtp_mailer):
     assert signup(api_client, password="w" * 3 + " ".join(["tangerine"] * 12)).status_code == 202
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_signups_in_different_case_create_one_user(settings):
     from keyhouse.accounts.services.signup import signup as signup_service
@@ -325,6 +325,17 @@ def test_concurrent_signups_in_different_case_create_one_user(settings):
         thread.join()
     assert User.objects.filter(email__iexact="race@example.com").count() == 1
     assert all(getattr(error, "status", None) == HTTPStatus.TOO_MANY_REQUESTS for error in errors)
+
+
+def test_two_verifications_of_one_code_at_once_succeed_once(api_client, smtp_mailer):
+    signup(api_client)
+    code = code_in_mail(smtp_mailer.messages[0])
+
+    responses = at_once(2, lambda: verify(APIClient(), code))
+
+    outcomes = sorted((r.status_code, r.json().get("code")) for r in responses)
+    assert outcomes == [(HTTPStatus.OK, None), (HTTPStatus.BAD_REQUEST, "code_invalid")]
+    assert AuditEvent.objects.filter(type=AuditEvent.Type.EMAIL_VERIFIED).count() == 1
 
 
 @pytest.mark.parametrize("code", ["12345", "1234567", "12a456", "١٢٣٤٥٦", 123456, "", None])

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
@@ -20,6 +19,7 @@ from keyhouse.codes.services import (
     code_verify,
 )
 from keyhouse.core.ratelimit import RateLimited
+from keyhouse.testing import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -252,29 +252,19 @@ def test_system_check_refuses_a_malformed_rate_or_code_length(settings):
 
 
 def run_in_threads(count: int, action) -> list[str]:
-    """Run ``action`` in ``count`` threads at once; return each one's outcome."""
-    barrier = threading.Barrier(count)
-    outcomes: list[str] = []
+    """Run ``action`` in ``count`` threads at once; return each one's outcome.
 
-    def run() -> None:
-        barrier.wait()
-        try:
-            action()
-            outcomes.append("ok")
-        except (CodeInvalid, CodeExhausted) as exc:
-            outcomes.append(exc.code)
-        finally:
-            connection.close()
+    An outcome is "ok", the code of a refusal, or the repr of any other error.
+    """
 
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
+    def outcome(result: object) -> str:
+        if isinstance(result, (CodeInvalid, CodeExhausted)):
+            return result.code
+        return repr(result) if isinstance(result, Exception) else "ok"
+
+    return [outcome(result) for result in at_once(count, action)]
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_parallel_verifications_of_one_code_consume_it_once():
     issued = code_issue(purpose=Purpose.VERIFY_EMAIL, target=EMAIL)
@@ -288,7 +278,6 @@ def test_parallel_verifications_of_one_code_consume_it_once():
     assert issued.record.consumed_at is not None
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_parallel_wrong_guesses_are_all_counted():
     issued = code_issue(purpose=Purpose.VERIFY_EMAIL, target=EMAIL)

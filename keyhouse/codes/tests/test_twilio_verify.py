@@ -137,7 +137,6 @@ def test_a_verification_twilio_no_longer_knows_counts_a_wrong_try(
     assert issued.record.consumed_at is None
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_parallel_checks_of_one_code_ask_twilio_once(verify, django_capture_on_commit_callbacks):
     twilio_sends(verify)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import threading
 import time
 from http import HTTPStatus
 
@@ -8,11 +7,12 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
 from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import CLIENT
 from keyhouse.core.crypto import keyed_hash
-from keyhouse.testing import data_queries
+from keyhouse.testing import at_once, data_queries
 from keyhouse.tokens.models import LoginSession, RefreshToken
 from keyhouse.tokens.services import (
     REFRESH_HASH_SALT,
@@ -159,38 +159,31 @@ def test_refresh_costs_at_most_four_queries(verified_user):
     assert len(data_queries(queries)) <= 4, data_queries(queries)
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_parallel_refreshes_of_one_token_never_fork_the_session(verified_user):
     pair = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
-    workers = 8
-    barrier = threading.Barrier(workers)
-    successors: list[str] = []
-    errors: list[Exception] = []
 
-    def worker() -> None:
-        barrier.wait()
-        try:
-            successors.append(
-                token_refresh(refresh_token=pair.refresh_token, client=CLIENT).refresh_token
-            )
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    results = at_once(8, lambda: token_refresh(refresh_token=pair.refresh_token, client=CLIENT))
 
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
-    assert len(successors) == workers
-    assert len(set(successors)) == 1
+    assert not [result for result in results if isinstance(result, Exception)], results
+    assert len({result.refresh_token for result in results}) == 1
     assert RefreshToken.objects.filter(session=pair.session).count() == 2
     assert RefreshToken.objects.filter(session=pair.session, rotated_at__isnull=True).count() == 1
-    assert token_refresh(refresh_token=successors[0], client=CLIENT).refresh_token
+    assert token_refresh(refresh_token=results[0].refresh_token, client=CLIENT).refresh_token
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_refreshing_one_token_at_once_both_get_the_same_successor(verified_user):
+    pair = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+
+    responses = at_once(2, lambda: refresh(APIClient(), pair.refresh_token))
+
+    assert [response.status_code for response in responses] == [HTTPStatus.OK] * 2
+    first, second = (response.json() for response in responses)
+    assert first["refresh_token"] == second["refresh_token"]
+    assert LoginSession.objects.filter(user=verified_user).count() == 1
+    assert RefreshToken.objects.filter(session=pair.session, rotated_at__isnull=True).count() == 1
+    assert refresh(APIClient(), first["refresh_token"]).status_code == HTTPStatus.OK
 
 
 def test_unknown_token_raises_the_domain_error(tokens):

@@ -109,7 +109,6 @@ def test_createsuperuser_refuses_an_address_taken_in_another_case(monkeypatch, p
     assert User.objects.count() == 1
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_inserts_differing_by_case_create_one_user():
     emails = [f"{'Race' if i % 2 else 'race'}@EXAMPLE.com" for i in range(8)]
