@@ -135,7 +135,16 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Past MAX_ENTRIES the in-process cache drops its least recently used entries, and
+    # a dropped revocation would let a signed-out session's access tokens back in. The
+    # default of 300 is soon reached by rate-limit counters; entries are small (about
+    # 330 bytes) and expire, so a flood must be far larger before anything is dropped.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+        }
+    }
 
 AUTH_USER_MODEL = "users.User"
 # User.email is unique through a constraint on LOWER(email), which is stricter than the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import time
 from http import HTTPStatus
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from keyhouse.core.ratelimit import ratelimit_enforce
 from keyhouse.testing import data_queries
 from keyhouse.tokens import keys
 from keyhouse.tokens.authentication import _verified
@@ -198,6 +200,14 @@ def test_jwt_of_another_type_is_refused(api_client, tokens):
 def test_token_of_a_revoked_session_is_refused_at_once(api_client, tokens):
     assert get_me(api_client, tokens.access_token).status_code == HTTPStatus.OK
     session_revoke(session=tokens.session, reason="test")
+    assert_unauthorized(get_me(api_client, tokens.access_token), "session_revoked")
+
+
+def test_revocation_outlasts_a_flood_of_rate_limited_requests(api_client, tokens):
+    session_revoke(session=tokens.session, reason="test")
+    first = ipaddress.ip_address("2001:db8::")
+    for offset in range(1000):
+        ratelimit_enforce(action="token_refresh", values=lambda _key, o=offset: str(first + o))
     assert_unauthorized(get_me(api_client, tokens.access_token), "session_revoked")
 
 
