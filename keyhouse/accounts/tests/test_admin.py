@@ -3,6 +3,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 import pytest
+from django.contrib.admin.utils import quote
 from rest_framework.test import APIClient
 
 from keyhouse.conftest import CLIENT
@@ -52,6 +53,6 @@ def test_signing_keys_are_shown_without_their_private_half(admin_client):
     response = admin_client.get("/admin/tokens/signingkey/")
     assert response.status_code == HTTPStatus.OK
     key = SigningKey.objects.get()
-    page = admin_client.get(f"/admin/tokens/signingkey/{key.pk}/change/")
+    page = admin_client.get(f"/admin/tokens/signingkey/{quote(key.pk)}/change/")
     assert page.status_code == HTTPStatus.OK
     assert key.private_key.encode() not in page.content
