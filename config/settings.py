@@ -362,17 +362,20 @@ KEYHOUSE_REAUTHENTICATION_WINDOW = env.int("KEYHOUSE_REAUTHENTICATION_WINDOW", d
 
 # Rate limits per action: comma-separated "N/period/key" rules, key being ip, target
 # (the email or phone in the request) or user. Override one with its variable, e.g.
-# KEYHOUSE_RATE_LIMIT_LOGIN="60/m/ip,20/m/target"; an empty value turns it off.
+# KEYHOUSE_RATE_LIMIT_LOGIN="60/m/ip"; an empty value turns it off. A target rule counts
+# requests before any password or code is checked, so anyone can spend it for someone
+# else's address: the defaults key on the IP only. Wrong passwords are throttled per
+# account below, and each code allows KEYHOUSE_CODE_MAX_ATTEMPTS wrong tries.
 _RATE_LIMIT_DEFAULTS = {
-    "login": "30/m/ip,10/m/target",
+    "login": "30/m/ip",
     "signup": "20/m/ip",
-    "email_verify": "30/m/ip,10/m/target",
+    "email_verify": "30/m/ip",
     "email_resend": "20/m/ip",
     "password_forgot": "20/m/ip",
-    "password_reset": "20/m/ip,10/m/target",
+    "password_reset": "20/m/ip",
     "token_refresh": "60/m/ip",
     "phone_send_code": "20/m/ip",
-    "phone_verify": "30/m/ip,10/m/target",
+    "phone_verify": "30/m/ip",
     "reauthenticate": "10/m/user",
     "password_change": "5/m/user",
     "email_change": "10/m/user",
@@ -383,7 +386,8 @@ KEYHOUSE_RATE_LIMITS = {
     for action, spec in _RATE_LIMIT_DEFAULTS.items()
 }
 # Failed password sign-ins: first per account and client IP, then per account from
-# anywhere. Both windows end on their own; a successful sign-in clears them.
+# anywhere. Both windows end on their own; a correct password or a password reset
+# clears them, from every IP.
 KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT_IP = env.str(
     "KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT_IP", default="5/15m"
 )

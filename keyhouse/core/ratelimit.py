@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -116,6 +117,31 @@ def ratelimit_reset(*, scope: str, key: str, rate: Rate) -> None:
     counter, _seconds_left = _window(scope, key, rate)
     with _cache_reachable():
         cache.delete(counter)
+
+
+def ratelimit_generation(*, scope: str, key: str) -> str:
+    """Return the generation that the counters belonging to ``key`` are keyed under.
+
+    Counters keyed on a pair, such as an account and each client IP, cannot be listed
+    to be forgotten; keying them under their account's generation lets one write
+    (``ratelimit_generation_renew``) forget them all. It is "0" until first renewed.
+    """
+    with _cache_reachable():
+        return cache.get(_key(f"{scope}.generation", key)) or "0"
+
+
+def ratelimit_generation_renew(*, scope: str, key: str, longest: Rate) -> None:
+    """Start a new generation for ``key``: every counter of the old one is forgotten.
+
+    The entry lives as long as the ``longest`` window counted under it. When it expires,
+    counting goes back to generation "0", whose counters have all expired by then.
+    """
+    with _cache_reachable():
+        cache.set(
+            _key(f"{scope}.generation", key),
+            secrets.token_hex(8),
+            timeout=longest.period + _EXPIRY_SLACK,
+        )
 
 
 def cooldown_start(*, scope: str, key: str, seconds: int) -> int:

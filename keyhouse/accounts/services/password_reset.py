@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from keyhouse.accounts.services.signin import password_failures_clear
 from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
@@ -37,6 +38,9 @@ def password_forgot(*, email: str, client: ClientInfo) -> None:
 def password_reset(*, email: str, code: str, new_password: str, client: ClientInfo) -> User:
     """Set a new password with a reset code, sign out every session and notify the user.
 
+    The failed sign-ins counted against the account are forgotten, so the owner can
+    sign in with the new password at once even while the account was throttled.
+
     The password is checked against the policy before the code, so a refused password
     leaves the code usable for a second try. Receiving the code proves the address,
     so an unverified address becomes verified.
@@ -57,4 +61,7 @@ def password_reset(*, email: str, code: str, new_password: str, client: ClientIn
         session_revoke_all(user_id=user.pk, reason="password_reset", client=client)
         email_enqueue(to=user.email, template="password_changed", context={}, user=user)
         audit_record(type=AuditEvent.Type.PASSWORD_RESET, user_id=user.pk, client=client)
+    # The mailbox is proved: whatever failed sign-ins came before, from any address,
+    # no longer stand between the owner and the new password.
+    password_failures_clear(account=user.email)
     return user

@@ -8,7 +8,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from keyhouse.accounts.services.signin import password_attempt_count, password_attempts_clear
+from keyhouse.accounts.services.signin import password_attempt_count, password_failures_clear
 from keyhouse.accounts.services.verification import code_check
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
@@ -51,9 +51,10 @@ def password_confirm(*, user: User, password: str, client: ClientInfo, field: st
     Counted against the same thresholds as sign-in, and called outside any
     transaction that its error would roll back, so that the failure stays recorded.
     """
-    throttles = password_attempt_count(account=user.email or str(user.pk), ip=client.ip)
+    account = user.email or str(user.pk)
+    password_attempt_count(account=account, ip=client.ip)
     if user.check_password(password):
-        password_attempts_clear(throttles)
+        password_failures_clear(account=account)
     else:
         audit_record(
             type=AuditEvent.Type.REAUTHENTICATION_FAILED,

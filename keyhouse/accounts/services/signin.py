@@ -12,10 +12,18 @@ from keyhouse.audit.services import audit_record
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
-from keyhouse.core.ratelimit import RateLimited, parse_rate, ratelimit_hit, ratelimit_reset
+from keyhouse.core.ratelimit import (
+    Rate,
+    RateLimited,
+    parse_rate,
+    ratelimit_generation,
+    ratelimit_generation_renew,
+    ratelimit_hit,
+)
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import TokenPair, session_start
 from keyhouse.users.managers import normalize_email
+from keyhouse.users.models import User
 from keyhouse.users.selectors import user_get_by_email
 
 
@@ -38,63 +46,85 @@ class EmailNotVerified(KeyhouseError):
     message = _("Verify your email address before signing in with a password.")
 
 
-def _password_throttles(*, account: str, ip: str | None) -> list[tuple[str, str, str]]:
+_FAILURES = "login_failures"
+
+
+def _account(email: str) -> str:
+    return normalize_email(email).lower()
+
+
+def _password_throttles(*, account: str, ip: str | None) -> list[tuple[str, str, Rate]]:
     """The failure counters a password check passes: (scope, key, rate).
 
     Per account and client IP first, so one attacker is stopped after a few tries
     without locking the owner out from elsewhere; then a higher per-account threshold
-    that catches guessing spread over many addresses. Both windows end on their own.
+    that catches guessing spread over many addresses. Both windows end on their own,
+    and both are keyed under the account's generation, so that
+    ``password_failures_clear`` forgets them for every IP at once.
     """
-    throttles = [("login_failures.account", account, settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT)]
+    generation = ratelimit_generation(scope=_FAILURES, key=account)
+    throttles = [
+        (
+            f"{_FAILURES}.account",
+            f"{account}|{generation}",
+            parse_rate(settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT),
+        )
+    ]
     if ip:
         throttles.insert(
             0,
             (
-                "login_failures.account_ip",
-                f"{account}|{ip}",
-                settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT_IP,
+                f"{_FAILURES}.account_ip",
+                f"{account}|{generation}|{ip}",
+                parse_rate(settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT_IP),
             ),
         )
     return throttles
 
 
-def password_attempt_count(*, account: str, ip: str | None) -> list[tuple[str, str, str]]:
+def password_attempt_count(*, account: str, ip: str | None) -> None:
     """Count a password attempt for ``account`` (an email) before checking it.
 
     Counting first means concurrent guesses cannot slip past a threshold. Raises
-    LoginThrottled over either threshold; returns the counters for
-    ``password_attempts_clear`` after a correct password. Sign-in and every later
-    password check (re-authentication, password change) share the same counters, so
-    a stolen session cannot guess the password faster than a sign-in form can.
+    LoginThrottled over either threshold. Sign-in and every later password check
+    (re-authentication, password change) share the same counters, so a stolen session
+    cannot guess the password faster than a sign-in form can.
     """
-    throttles = _password_throttles(account=normalize_email(account).lower(), ip=ip)
-    for scope, key, rate in throttles:
-        result = ratelimit_hit(scope=scope, key=key, rate=parse_rate(rate))
+    for scope, key, rate in _password_throttles(account=_account(account), ip=ip):
+        result = ratelimit_hit(scope=scope, key=key, rate=rate)
         if not result.allowed:
             raise LoginThrottled(retry_after=result.retry_after)
-    return throttles
 
 
-def password_attempts_clear(throttles: list[tuple[str, str, str]]) -> None:
-    for scope, key, rate in throttles:
-        ratelimit_reset(scope=scope, key=key, rate=parse_rate(rate))
+def password_failures_clear(*, account: str) -> None:
+    """Forget the failed password attempts on ``account`` (an email), from every IP.
+
+    Called after a correct password and after a password reset, so that whoever
+    proves the password or the mailbox can sign in at once, wherever the failures
+    came from.
+    """
+    rates = (
+        parse_rate(settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT_IP),
+        parse_rate(settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT),
+    )
+    ratelimit_generation_renew(
+        scope=_FAILURES, key=_account(account), longest=max(rates, key=lambda rate: rate.period)
+    )
 
 
-def signin_with_password(
+def password_authenticate(
     *, email: str, password: str, client: ClientInfo, request: HttpRequest | None = None
-) -> TokenPair:
-    """Sign in with email and password and start a session.
+) -> User:
+    """Check an email and password under the failure throttle; return the active user.
 
-    Unknown address, wrong password and inactive account all fail the same way after
-    the same work: Django's ModelBackend hashes the password even when no user
-    matches, so response times do not tell them apart. Whether the address is verified
-    is told only to someone who has just proved the password.
-
-    Failures are throttled per account (see ``password_attempt_count``); the counters
-    exist for any address, registered or not, and so tell nothing either.
+    Unknown address, wrong password and inactive account all raise InvalidCredentials
+    after the same work: Django's ModelBackend hashes the password even when no user
+    matches, so response times do not tell them apart. The failure counters (see
+    ``password_attempt_count``) exist for any address, registered or not, and so tell
+    nothing either. Every failure is recorded; a correct password clears the counters.
     """
     try:
-        throttles = password_attempt_count(account=email, ip=client.ip)
+        password_attempt_count(account=email, ip=client.ip)
     except LoginThrottled:
         audit_record(
             type=AuditEvent.Type.LOGIN_FAILED,
@@ -114,7 +144,19 @@ def signin_with_password(
         )
         SIGN_INS.labels(method="password", outcome="failure").inc()
         raise InvalidCredentials
-    password_attempts_clear(throttles)
+    password_failures_clear(account=email)
+    return user
+
+
+def signin_with_password(
+    *, email: str, password: str, client: ClientInfo, request: HttpRequest | None = None
+) -> TokenPair:
+    """Sign in with email and password and start a session.
+
+    Whether the address is verified is told only to someone who has just proved the
+    password (see ``password_authenticate`` for how failures look and are throttled).
+    """
+    user = password_authenticate(email=email, password=password, client=client, request=request)
     if settings.KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL and user.email_verified_at is None:
         raise EmailNotVerified
     pair = session_start(user=user, amr=[LoginSession.Method.PASSWORD], client=client)

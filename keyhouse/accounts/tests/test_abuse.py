@@ -36,7 +36,20 @@ def test_login_is_limited_per_client_ip(api_client, settings):
     assert login(api_client, "u9@example.com", "x", ip="198.51.100.2").status_code == 401
 
 
-def test_login_is_limited_per_email_from_any_ip(api_client, settings):
+def test_requests_for_an_address_from_elsewhere_do_not_lock_its_owner_out(
+    api_client, verified_user, password
+):
+    for i in range(12):
+        assert login(api_client, verified_user.email, "wrong", ip=f"10.0.{i}.1").status_code == 401
+    assert login(api_client, verified_user.email, password).status_code == HTTPStatus.OK
+
+
+@pytest.mark.parametrize("action", ["email_verify", "password_reset", "phone_verify"])
+def test_code_checks_are_limited_per_ip_by_default(action):
+    assert django_settings.KEYHOUSE_RATE_LIMITS[action].endswith("/m/ip")
+
+
+def test_a_target_rule_still_limits_login_per_email_when_configured(api_client, settings):
     settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "login": "2/m/target"}
     statuses = [
         login(api_client, " Ada@Example.com", "x", ip=f"198.51.100.{i}").status_code
@@ -56,6 +69,13 @@ def test_failed_logins_block_the_account_from_that_ip_only(api_client, verified_
     assert elsewhere.status_code == HTTPStatus.OK
     with time_machine.travel(time.time() + 15 * 60 + 1, tick=False):
         assert login(api_client, verified_user.email, password).status_code == HTTPStatus.OK
+
+
+def test_a_successful_login_clears_the_failures_from_every_ip(api_client, verified_user, password):
+    for _ in range(5):
+        login(api_client, verified_user.email, "wrong", ip="198.51.100.7")
+    assert login(api_client, verified_user.email, password).status_code == HTTPStatus.OK
+    assert login(api_client, verified_user.email, password, ip="198.51.100.7").status_code == 200
 
 
 def test_a_successful_login_clears_the_failures(api_client, verified_user, password):

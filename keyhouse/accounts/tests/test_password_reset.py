@@ -139,3 +139,43 @@ def test_a_password_like_the_display_name_tells_nothing_about_the_account(
         for email in ("ada@example.com", "nobody@example.com")
     ]
     assert answers[0].json() == answers[1].json()
+
+
+def login(api_client, password, ip):
+    return api_client.post(
+        "/api/v1/auth/login",
+        {"email": "ada@example.com", "password": password},
+        format="json",
+        REMOTE_ADDR=ip,
+    )
+
+
+@pytest.mark.usefixtures("window_start")
+def test_a_reset_clears_the_failed_sign_ins_from_every_ip(api_client, smtp_mailer, verified_user):
+    for i in range(20):
+        login(api_client, "wrong", ip=f"10.0.{i}.1")
+    for _ in range(5):
+        login(api_client, "wrong", ip="198.51.100.1")
+    throttled = login(api_client, "wrong", ip="198.51.100.1")
+    assert throttled.json()["code"] == "login_throttled"
+
+    forgot(api_client)
+    assert reset(api_client, code_in_mail(smtp_mailer.messages[0])).status_code == HTTPStatus.OK
+    for ip in ("198.51.100.1", "10.0.0.1", "203.0.113.9"):
+        assert login(api_client, NEW, ip=ip).status_code == HTTPStatus.OK
+
+
+@pytest.mark.usefixtures("window_start")
+def test_reset_requests_for_an_address_from_elsewhere_do_not_stop_its_owner(
+    api_client, smtp_mailer, verified_user
+):
+    for i in range(12):
+        response = api_client.post(
+            RESET,
+            {"email": "ada@example.com", "code": "000000", "new_password": NEW},
+            format="json",
+            REMOTE_ADDR=f"10.0.{i}.1",
+        )
+        assert response.json()["code"] == "code_invalid"
+    forgot(api_client)
+    assert reset(api_client, code_in_mail(smtp_mailer.messages[0])).status_code == HTTPStatus.OK

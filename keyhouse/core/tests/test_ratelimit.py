@@ -14,6 +14,8 @@ from keyhouse.core.ratelimit import (
     RateLimited,
     cooldown_start,
     parse_rate,
+    ratelimit_generation,
+    ratelimit_generation_renew,
     ratelimit_hit,
     ratelimit_reset,
 )
@@ -171,3 +173,17 @@ def test_a_malformed_rate_limit_setting_fails_the_system_check(settings):
     settings.KEYHOUSE_RATE_LIMITS = {"login": "30 a minute"}
     settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT = "lots"
     assert {error.id for error in check_rate_limits()} == {"core.E001", "core.E002"}
+
+
+@time_machine.travel(START, tick=False)
+def test_renewing_a_generation_forgets_every_counter_keyed_under_it():
+    rate = parse_rate("1/h")
+
+    def hit(ip: str) -> bool:
+        generation = ratelimit_generation(scope="test", key="ada")
+        return ratelimit_hit(scope="test", key=f"ada|{generation}|{ip}", rate=rate).allowed
+
+    assert [hit("a"), hit("a"), hit("b"), hit("b")] == [True, False, True, False]
+    ratelimit_generation_renew(scope="test", key="ada", longest=rate)
+    assert [hit("a"), hit("b")] == [True, True]
+    assert "ada" not in stored_keys()
