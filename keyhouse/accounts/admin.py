@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from keyhouse.accounts.forms import AdminLoginForm
 from keyhouse.accounts.services.account import user_set_active
 from keyhouse.core.http import client_info
 from keyhouse.tokens.models import LoginSession
@@ -67,5 +68,6 @@ class AccountUserAdmin(UserAdmin):
             super().save_model(request, obj, form, change)
 
 
+admin.site.login_form = AdminLoginForm
 admin.site.unregister(User)
 admin.site.register(User, AccountUserAdmin)

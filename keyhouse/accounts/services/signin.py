@@ -168,3 +168,32 @@ def signin_with_password(
         detail={"method": "password", "session": str(pair.session.pk)},
     )
     return pair
+
+
+def signin_admin(
+    *, email: str, password: str, client: ClientInfo, request: HttpRequest | None = None
+) -> User:
+    """Check a staff member's email and password for the admin site; return the user.
+
+    The same failure throttle and audit trail as API sign-in apply; Django's login view
+    then starts the browser session. A correct password for an account without staff
+    access fails like a wrong one.
+    """
+    user = password_authenticate(email=email, password=password, client=client, request=request)
+    if not user.is_staff:
+        audit_record(
+            type=AuditEvent.Type.LOGIN_FAILED,
+            user_id=user.pk,
+            client=client,
+            detail={"email": email, "reason": "not_staff", "site": "admin"},
+        )
+        SIGN_INS.labels(method="password", outcome="failure").inc()
+        raise InvalidCredentials
+    SIGN_INS.labels(method="password", outcome="success").inc()
+    audit_record(
+        type=AuditEvent.Type.LOGIN_SUCCEEDED,
+        user_id=user.pk,
+        client=client,
+        detail={"method": "password", "site": "admin"},
+    )
+    return user

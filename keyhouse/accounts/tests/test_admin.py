@@ -6,6 +6,7 @@ import pytest
 from django.contrib.admin.utils import quote
 from rest_framework.test import APIClient
 
+from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import CLIENT
 from keyhouse.tokens.models import LoginSession, SigningKey
 from keyhouse.tokens.services import session_start
@@ -56,3 +57,58 @@ def test_signing_keys_are_shown_without_their_private_half(admin_client):
     page = admin_client.get(f"/admin/tokens/signingkey/{quote(key.pk)}/change/")
     assert page.status_code == HTTPStatus.OK
     assert key.private_key.encode() not in page.content
+
+
+ADMIN_LOGIN = "/admin/login/?next=/admin/"
+
+
+def admin_login(client, email, password, ip="198.51.100.1"):
+    return client.post(ADMIN_LOGIN, {"username": email, "password": password}, REMOTE_ADDR=ip)
+
+
+def events(type):
+    return AuditEvent.objects.filter(type=type)
+
+
+@pytest.mark.usefixtures("window_start")
+def test_admin_login_failures_are_throttled_per_account_and_recorded(client, admin_user, password):
+    for _ in range(5):
+        assert admin_login(client, admin_user.email, "wrong").status_code == HTTPStatus.OK
+    throttled = admin_login(client, admin_user.email, password)
+    assert throttled.status_code == HTTPStatus.OK
+    assert b"Too many failed sign-ins" in throttled.content
+    assert "_auth_user_id" not in client.session
+    assert events(AuditEvent.Type.LOGIN_FAILED).filter(user=admin_user).count() == 5
+    assert events(AuditEvent.Type.LOGIN_FAILED).filter(detail__reason="throttled").count() == 1
+    elsewhere = admin_login(client, admin_user.email, password, ip="203.0.113.50")
+    assert elsewhere.status_code == HTTPStatus.FOUND
+
+
+def test_admin_login_success_is_recorded(client, admin_user, password):
+    assert admin_login(client, admin_user.email, password).status_code == HTTPStatus.FOUND
+    (event,) = events(AuditEvent.Type.LOGIN_SUCCEEDED)
+    assert event.user == admin_user
+    assert event.ip == "198.51.100.1"
+    assert event.detail == {"method": "password", "site": "admin"}
+
+
+@pytest.mark.usefixtures("window_start")
+def test_admin_login_counts_against_the_per_ip_login_limit(client, admin_user, password, settings):
+    settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "login": "2/m/ip"}
+    admin_login(client, "someone@example.com", "wrong")
+    admin_login(client, "other@example.com", "wrong")
+    refused = admin_login(client, admin_user.email, password)
+    assert refused.status_code == HTTPStatus.OK
+    assert b"Too many requests" in refused.content
+    assert not events(AuditEvent.Type.LOGIN_SUCCEEDED).exists()
+
+
+def test_admin_login_refuses_a_correct_password_without_staff_access(
+    client, verified_user, password
+):
+    response = admin_login(client, verified_user.email, password)
+    assert response.status_code == HTTPStatus.OK
+    assert "_auth_user_id" not in client.session
+    (event,) = events(AuditEvent.Type.LOGIN_FAILED)
+    assert event.user == verified_user
+    assert event.detail["reason"] == "not_staff"

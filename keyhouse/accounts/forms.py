@@ -1,0 +1,38 @@
+"""The admin site's login form, throttled and audited like API sign-in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
+
+from keyhouse.accounts.services.signin import InvalidCredentials, signin_admin
+from keyhouse.core.http import client_info
+from keyhouse.core.ratelimit import RateLimited, ratelimit_enforce
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """Sign in to the admin with the limits, failure throttle and audit events of the API.
+
+    Django's form would call ``authenticate`` directly: nothing would count or record
+    a wrong password. A throttled attempt is shown as a form error.
+    """
+
+    def clean(self) -> dict[str, Any]:
+        email = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if email is not None and password:
+            client = client_info(self.request)
+            target = email.strip().lower()
+            try:
+                ratelimit_enforce(action="login", values={"ip": client.ip, "target": target}.get)
+                self.user_cache = signin_admin(
+                    email=email, password=password, client=client, request=self.request
+                )
+            except RateLimited as exc:
+                raise ValidationError(exc.message, code=exc.code) from exc
+            except InvalidCredentials as exc:
+                raise self.get_invalid_login_error() from exc
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
