@@ -40,21 +40,25 @@ class AccountUserAdmin(UserAdmin):
 
     @admin.action(description=_("Sign out everywhere"))
     def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        client = client_info(request)
         ended = sum(
-            session_revoke_all(user_id=user.pk, reason="admin") for user in queryset.only("pk")
+            session_revoke_all(user_id=user.pk, reason="admin", client=client, by=request.user.pk)
+            for user in queryset.only("pk")
         )
         self.message_user(request, _("%(count)d sessions signed out.") % {"count": ended})
 
     @admin.action(description=_("Deactivate (and sign out everywhere)"))
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        client = client_info(request)
         for user in queryset:
-            user_set_active(user=user, active=False, client=client_info(request))
+            user_set_active(user=user, active=False, client=client, by=request.user.pk)
         self.message_user(request, _("The selected users were deactivated."))
 
     @admin.action(description=_("Reactivate"))
     def reactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        client = client_info(request)
         for user in queryset:
-            user_set_active(user=user, active=True, client=client_info(request))
+            user_set_active(user=user, active=True, client=client, by=request.user.pk)
         self.message_user(request, _("The selected users were reactivated."))
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
@@ -63,7 +67,9 @@ class AccountUserAdmin(UserAdmin):
         if change and "is_active" in form.changed_data:
             obj.is_active = not active
             super().save_model(request, obj, form, change)
-            user_set_active(user=obj, active=active, client=client_info(request))
+            user_set_active(
+                user=obj, active=active, client=client_info(request), by=request.user.pk
+            )
         else:
             super().save_model(request, obj, form, change)
 

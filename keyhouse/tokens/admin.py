@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from keyhouse.core.admin import ReadOnlyModelAdmin
+from keyhouse.core.http import client_info
 from keyhouse.tokens.models import LoginSession, SigningKey
 from keyhouse.tokens.services import session_revoke
 
@@ -26,5 +27,9 @@ class LoginSessionAdmin(ReadOnlyModelAdmin):
 
     @admin.action(description=_("Sign out the selected sessions"))
     def revoke_sessions(self, request: HttpRequest, queryset: QuerySet[LoginSession]) -> None:
-        ended = sum(session_revoke(session=session, reason="admin") for session in queryset)
+        client = client_info(request)
+        ended = sum(
+            session_revoke(session=session, reason="admin", client=client, by=request.user.pk)
+            for session in queryset
+        )
         self.message_user(request, _("%(count)d sessions signed out.") % {"count": ended})

@@ -217,8 +217,12 @@ def _revoke(
     user_id: uuid.UUID,
     reason: str,
     client: ClientInfo | None,
+    by: uuid.UUID | None = None,
 ) -> int:
-    """End the live sessions among ``sessions``: refresh tokens stop, access tokens are refused."""
+    """End the live sessions among ``sessions``: refresh tokens stop, access tokens are refused.
+
+    ``by`` is the admin who ended them, recorded in the audit event.
+    """
     session_ids = list(
         sessions.select_for_update().filter(revoked_at__isnull=True).values_list("pk", flat=True)
     )
@@ -232,19 +236,30 @@ def _revoke(
         type=AuditEvent.Type.SESSION_REVOKED,
         user_id=user_id,
         client=client,
-        detail={"sessions": [str(sid) for sid in session_ids], "reason": reason},
+        detail={
+            "sessions": [str(sid) for sid in session_ids],
+            "reason": reason,
+            **({"by": str(by)} if by is not None else {}),
+        },
     )
     return len(session_ids)
 
 
 @transaction.atomic
-def session_revoke(*, session: LoginSession, reason: str, client: ClientInfo | None = None) -> int:
+def session_revoke(
+    *,
+    session: LoginSession,
+    reason: str,
+    client: ClientInfo | None = None,
+    by: uuid.UUID | None = None,
+) -> int:
     """End one session; return 1, or 0 if it had already ended."""
     return _revoke(
         LoginSession.objects.filter(pk=session.pk),
         user_id=session.user_id,
         reason=reason,
         client=client,
+        by=by,
     )
 
 
@@ -255,12 +270,13 @@ def session_revoke_all(
     reason: str,
     client: ClientInfo | None = None,
     keep_session_id: uuid.UUID | None = None,
+    by: uuid.UUID | None = None,
 ) -> int:
     """End every live session of a user, except ``keep_session_id``; return how many."""
     sessions = LoginSession.objects.filter(user_id=user_id)
     if keep_session_id is not None:
         sessions = sessions.exclude(pk=keep_session_id)
-    return _revoke(sessions, user_id=user_id, reason=reason, client=client)
+    return _revoke(sessions, user_id=user_id, reason=reason, client=client, by=by)
 
 
 def session_purge_ended(*, now: datetime) -> int:

@@ -153,17 +153,23 @@ def account_delete(*, user: User, session_id: uuid.UUID, client: ClientInfo) -> 
 
 
 @transaction.atomic
-def user_set_active(*, user: User, active: bool, client: ClientInfo | None = None) -> User:
-    """Deactivate (signed out everywhere at once) or reactivate a user, from the admin."""
+def user_set_active(
+    *, user: User, active: bool, client: ClientInfo | None = None, by: uuid.UUID | None = None
+) -> User:
+    """Deactivate (signed out everywhere at once) or reactivate a user, from the admin.
+
+    ``by`` is the acting admin, recorded in the audit events.
+    """
     if user.is_active == active:
         return user
     User.objects.filter(pk=user.pk).update(is_active=active)
     user.is_active = active
     if not active:
-        session_revoke_all(user_id=user.pk, reason="deactivated", client=client)
+        session_revoke_all(user_id=user.pk, reason="deactivated", client=client, by=by)
     audit_record(
         type=AuditEvent.Type.USER_REACTIVATED if active else AuditEvent.Type.USER_DEACTIVATED,
         user_id=user.pk,
         client=client,
+        detail={"by": str(by)} if by is not None else None,
     )
     return user

@@ -112,3 +112,33 @@ def test_admin_login_refuses_a_correct_password_without_staff_access(
     (event,) = events(AuditEvent.Type.LOGIN_FAILED)
     assert event.user == verified_user
     assert event.detail["reason"] == "not_staff"
+
+
+def test_admin_actions_record_the_acting_admin(admin_client, admin_user, tokens):
+    other = session_start(user=tokens.user, amr=["pwd"], client=CLIENT)
+    admin_client.post(
+        "/admin/tokens/loginsession/",
+        {"action": "revoke_sessions", "_selected_action": [str(other.session.pk)]},
+        REMOTE_ADDR="192.0.2.10",
+    )
+    admin_client.post(
+        "/admin/users/user/",
+        {"action": "sign_out_everywhere", "_selected_action": [str(tokens.user.pk)]},
+        REMOTE_ADDR="192.0.2.10",
+    )
+    for action in ("deactivate", "reactivate"):
+        admin_client.post(
+            "/admin/users/user/",
+            {"action": action, "_selected_action": [str(tokens.user.pk)]},
+            REMOTE_ADDR="192.0.2.10",
+        )
+    recorded = AuditEvent.objects.filter(user=tokens.user).exclude(type="signed_up")
+    assert sorted(event.type for event in recorded) == [
+        "session_revoked",
+        "session_revoked",
+        "user_deactivated",
+        "user_reactivated",
+    ]
+    for event in recorded:
+        assert event.detail["by"] == str(admin_user.pk)
+        assert event.ip == "192.0.2.10"
