@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 from keyhouse.accounts.forms import AdminLoginForm
-from keyhouse.accounts.services.account import user_set_active
+from keyhouse.accounts.services.account import password_set_by_admin, user_set_active
 from keyhouse.core.http import client_info
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_revoke_all
@@ -60,6 +62,21 @@ class AccountUserAdmin(UserAdmin):
         for user in queryset:
             user_set_active(user=user, active=True, client=client, by=request.user.pk)
         self.message_user(request, _("The selected users were reactivated."))
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """Setting a password here ends the user's sessions and is recorded, as a reset is."""
+        with transaction.atomic():
+            user = self.get_object(request, unquote(id))
+            response = super().user_change_password(request, id, form_url)
+            if (
+                user is not None
+                and request.method == "POST"
+                and User.objects.filter(pk=user.pk).exclude(password=user.password).exists()
+            ):
+                password_set_by_admin(user=user, client=client_info(request), by=request.user.pk)
+        return response
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         """Unticking "active" on the user page signs the user out everywhere too."""

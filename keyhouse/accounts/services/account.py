@@ -12,6 +12,7 @@ from keyhouse.accounts.services.reauthentication import (
     password_confirm,
     reauthentication_require,
 )
+from keyhouse.accounts.services.signin import password_failures_clear
 from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
@@ -71,6 +72,27 @@ def password_change(
         if user.email:
             email_enqueue(to=user.email, template="password_changed", context={}, user=user)
         audit_record(type=AuditEvent.Type.PASSWORD_CHANGED, user_id=user.pk, client=client)
+
+
+@transaction.atomic
+def password_set_by_admin(*, user: User, client: ClientInfo, by: uuid.UUID) -> None:
+    """Follow a password that an admin has just set (or disabled) as a reset is followed.
+
+    Django's admin password form saves the password itself; this runs in the same
+    transaction: every session started with the old password ends, the user is told,
+    the change is recorded with the admin as actor, and failed sign-ins are forgotten
+    so that the new password works at once.
+    """
+    session_revoke_all(user_id=user.pk, reason="password_set_by_admin", client=client, by=by)
+    if user.email:
+        email_enqueue(to=user.email, template="password_changed", context={}, user=user)
+        password_failures_clear(account=user.email)
+    audit_record(
+        type=AuditEvent.Type.PASSWORD_CHANGED,
+        user_id=user.pk,
+        client=client,
+        detail={"by": str(by)},
+    )
 
 
 @transaction.atomic

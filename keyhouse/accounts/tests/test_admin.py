@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import CLIENT
+from keyhouse.delivery.models import Delivery
 from keyhouse.tokens.models import LoginSession, SigningKey
 from keyhouse.tokens.services import session_start
 
@@ -142,3 +143,33 @@ def test_admin_actions_record_the_acting_admin(admin_client, admin_user, tokens)
     for event in recorded:
         assert event.detail["by"] == str(admin_user.pk)
         assert event.ip == "192.0.2.10"
+
+
+def test_setting_a_password_in_the_admin_ends_the_users_sessions(admin_client, admin_user, tokens):
+    response = admin_client.post(
+        f"/admin/users/user/{tokens.user.pk}/password/",
+        {"password1": "a fresh admin passphrase", "password2": "a fresh admin passphrase"},
+        REMOTE_ADDR="192.0.2.10",
+    )
+    assert response.status_code == HTTPStatus.FOUND
+    tokens.user.refresh_from_db()
+    assert tokens.user.check_password("a fresh admin passphrase")
+    assert LoginSession.objects.get(pk=tokens.session.pk).revoke_reason == "password_set_by_admin"
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.access_token}")
+    assert client.get("/api/v1/me").json()["code"] == "session_revoked"
+    (event,) = AuditEvent.objects.filter(type=AuditEvent.Type.PASSWORD_CHANGED)
+    assert event.user == tokens.user
+    assert event.detail == {"by": str(admin_user.pk)}
+    assert event.ip == "192.0.2.10"
+    assert Delivery.objects.filter(recipient=tokens.user.email, template="password_changed")
+
+
+def test_a_refused_admin_password_ends_nothing(admin_client, tokens):
+    response = admin_client.post(
+        f"/admin/users/user/{tokens.user.pk}/password/",
+        {"password1": "a fresh admin passphrase", "password2": "something else"},
+    )
+    assert response.status_code == HTTPStatus.OK
+    assert LoginSession.objects.get(pk=tokens.session.pk).revoked_at is None
+    assert not AuditEvent.objects.filter(type=AuditEvent.Type.PASSWORD_CHANGED).exists()
