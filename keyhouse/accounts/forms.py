@@ -8,6 +8,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 
 from keyhouse.accounts.services.signin import InvalidCredentials, signin_admin
+from keyhouse.core.exceptions import ServiceUnavailable
 from keyhouse.core.http import client_info
 from keyhouse.core.ratelimit import RateLimited, ratelimit_enforce
 
@@ -16,7 +17,8 @@ class AdminLoginForm(AdminAuthenticationForm):
     """Sign in to the admin with the limits, failure throttle and audit events of the API.
 
     Django's form would call ``authenticate`` directly: nothing would count or record
-    a wrong password. A throttled attempt is shown as a form error.
+    a wrong password. A throttled attempt, or one that cannot be counted because the
+    cache is down, is refused with a form error.
     """
 
     def clean(self) -> dict[str, Any]:
@@ -30,7 +32,7 @@ class AdminLoginForm(AdminAuthenticationForm):
                 self.user_cache = signin_admin(
                     email=email, password=password, client=client, request=self.request
                 )
-            except RateLimited as exc:
+            except (RateLimited, ServiceUnavailable) as exc:
                 raise ValidationError(exc.message, code=exc.code) from exc
             except InvalidCredentials as exc:
                 raise self.get_invalid_login_error() from exc

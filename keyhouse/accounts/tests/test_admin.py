@@ -104,6 +104,15 @@ def test_admin_login_counts_against_the_per_ip_login_limit(client, admin_user, p
     assert not events(AuditEvent.Type.LOGIN_SUCCEEDED).exists()
 
 
+def test_admin_login_fails_closed_with_a_form_error_when_the_cache_is_down(
+    client, admin_user, password, unreachable_cache
+):
+    response = admin_login(client, admin_user.email, password)
+    assert response.status_code == HTTPStatus.OK
+    assert b"unavailable" in response.content
+    assert "_auth_user_id" not in client.session
+
+
 def test_admin_login_refuses_a_correct_password_without_staff_access(
     client, verified_user, password
 ):
