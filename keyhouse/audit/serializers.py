@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from keyhouse.audit.models import AuditEvent
@@ -10,6 +12,14 @@ class AuditEventOutputSerializer(serializers.ModelSerializer):
         model = AuditEvent
         fields = ("id", "type", "created_at", "ip", "user_agent", "detail")
         read_only_fields = fields
+
+    def to_representation(self, event: AuditEvent) -> dict[str, Any]:
+        """Show what an operator did to the account, but not who they are or where from."""
+        data = super().to_representation(event)
+        if "by" in event.detail:
+            detail = {key: value for key, value in event.detail.items() if key != "by"}
+            data.update(ip=None, user_agent="", detail=detail)
+        return data
 
 
 class AuditEventsInputSerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.conftest import CLIENT
+from keyhouse.core.http import ClientInfo
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_revoke, session_start
 from keyhouse.users.models import User
@@ -30,6 +31,19 @@ def test_my_events_lists_my_recent_events_newest_first(api_client, auth_client, 
     assert [event["type"] for event in events] == ["login_failed"]
     assert events[0]["ip"] == "127.0.0.1"
     assert set(events[0]) == {"id", "type", "created_at", "ip", "user_agent", "detail"}
+
+
+def test_my_events_hide_who_the_acting_operator_was(auth_client, verified_user):
+    operator = ClientInfo(ip="203.0.113.9", user_agent="operator's browser")
+    audit_record(
+        type=AuditEvent.Type.SESSION_REVOKED,
+        user_id=verified_user.pk,
+        client=operator,
+        detail={"by": "4f1c2b0e-0000-4000-8000-000000000000", "reason": "admin"},
+    )
+    (event,) = auth_client.get("/api/v1/me/events").json()
+    assert event["type"] == "session_revoked"
+    assert (event["ip"], event["user_agent"], event["detail"]) == (None, "", {"reason": "admin"})
 
 
 def test_my_events_takes_a_limit(auth_client, verified_user):
