@@ -37,7 +37,9 @@ class UserManager(BaseUserManager):
         email = self.normalize_email(username)
         if not email:  # accounts made by phone have no address to match
             raise self.model.DoesNotExist
-        return self.get(email__lower=Lower(Value(email)))
+        # The unique index on LOWER(email) leaves out accounts without an address; the
+        # lookup must say so too, or PostgreSQL cannot use it and scans the whole table.
+        return self.exclude(email="").get(email__lower=Lower(Value(email)))
 
     def create_user(self, email: str | None, password: str | None = None, **fields: Any):
         """Create a user with an email address, or with a phone number only."""

@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from keyhouse.users.managers import normalize_email
 from keyhouse.users.models import User
@@ -145,3 +146,16 @@ def test_accounts_made_by_phone_need_no_email():
     assert user_get_by_email(email="") is None
     with pytest.raises(ValueError, match="email address or a phone"):
         User.objects.create_user("")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_looking_a_user_up_by_email_uses_the_unique_index(user):
+    with CaptureQueriesContext(connection) as queries:
+        assert User.objects.get_by_natural_key("ADA@example.com").pk == user.pk
+    (lookup,) = queries.captured_queries
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {lookup['sql']}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "users_user_email_ci_unique" in plan, plan
