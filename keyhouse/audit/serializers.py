@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from keyhouse.audit.models import AuditEvent
+from keyhouse.audit.services import ACTING_ADMIN
 
 
 class AuditEventOutputSerializer(serializers.ModelSerializer):
@@ -16,8 +17,8 @@ class AuditEventOutputSerializer(serializers.ModelSerializer):
     def to_representation(self, event: AuditEvent) -> dict[str, Any]:
         """Show what an operator did to the account, but not who they are or where from."""
         data = super().to_representation(event)
-        if "by" in event.detail:
-            detail = {key: value for key, value in event.detail.items() if key != "by"}
+        if ACTING_ADMIN in event.detail:
+            detail = {key: value for key, value in event.detail.items() if key != ACTING_ADMIN}
             data.update(ip=None, user_agent="", detail=detail)
         return data
 

@@ -236,11 +236,8 @@ def _revoke(
         type=AuditEvent.Type.SESSION_REVOKED,
         user_id=user_id,
         client=client,
-        detail={
-            "sessions": [str(sid) for sid in session_ids],
-            "reason": reason,
-            **({"by": str(by)} if by is not None else {}),
-        },
+        detail={"sessions": [str(sid) for sid in session_ids], "reason": reason},
+        by=by,
     )
     return len(session_ids)
 

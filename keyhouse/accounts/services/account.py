@@ -91,7 +91,7 @@ def password_set_by_admin(*, user: User, client: ClientInfo, by: uuid.UUID) -> N
         type=AuditEvent.Type.PASSWORD_CHANGED,
         user_id=user.pk,
         client=client,
-        detail={"by": str(by)},
+        by=by,
     )
 
 
@@ -192,6 +192,6 @@ def user_set_active(
         type=AuditEvent.Type.USER_REACTIVATED if active else AuditEvent.Type.USER_DEACTIVATED,
         user_id=user.pk,
         client=client,
-        detail={"by": str(by)} if by is not None else None,
+        by=by,
     )
     return user

@@ -7,6 +7,7 @@ from django.contrib.admin.utils import quote
 from rest_framework.test import APIClient
 
 from keyhouse.audit.models import AuditEvent
+from keyhouse.audit.services import audit_record
 from keyhouse.conftest import CLIENT
 from keyhouse.delivery.models import Delivery
 from keyhouse.tokens.models import LoginSession, SigningKey
@@ -150,7 +151,7 @@ def test_admin_actions_record_the_acting_admin(admin_client, admin_user, tokens)
         "user_reactivated",
     ]
     for event in recorded:
-        assert event.detail["by"] == str(admin_user.pk)
+        assert event.detail["admin"] == str(admin_user.pk)
         assert event.ip == "192.0.2.10"
 
 
@@ -169,7 +170,7 @@ def test_setting_a_password_in_the_admin_ends_the_users_sessions(admin_client, a
     assert client.get("/api/v1/me").json()["code"] == "session_revoked"
     (event,) = AuditEvent.objects.filter(type=AuditEvent.Type.PASSWORD_CHANGED)
     assert event.user == tokens.user
-    assert event.detail == {"by": str(admin_user.pk)}
+    assert event.detail == {"admin": str(admin_user.pk)}
     assert event.ip == "192.0.2.10"
     assert Delivery.objects.filter(recipient=tokens.user.email, template="password_changed")
 
@@ -182,3 +183,18 @@ def test_a_refused_admin_password_ends_nothing(admin_client, tokens):
     assert response.status_code == HTTPStatus.OK
     assert LoginSession.objects.get(pk=tokens.session.pk).revoked_at is None
     assert not AuditEvent.objects.filter(type=AuditEvent.Type.PASSWORD_CHANGED).exists()
+
+
+def test_the_audit_trail_is_listed_filtered_and_read_only(admin_client, tokens):
+    audit_record(type=AuditEvent.Type.LOGOUT, user_id=tokens.user.pk, client=CLIENT)
+    event = audit_record(type=AuditEvent.Type.REFRESH_REUSED, user_id=tokens.user.pk)
+    listing = admin_client.get("/admin/audit/auditevent/", {"type__exact": "refresh_reused"})
+    assert listing.status_code == HTTPStatus.OK
+    assert listing.context["cl"].result_count == 1
+    page = admin_client.get(f"/admin/audit/auditevent/{event.pk}/change/")
+    assert page.status_code == HTTPStatus.OK
+    assert b'name="_save"' not in page.content
+    assert admin_client.get("/admin/audit/auditevent/add/").status_code == HTTPStatus.FORBIDDEN
+    deleted = admin_client.post(f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == HTTPStatus.FORBIDDEN
+    assert AuditEvent.objects.filter(pk=event.pk).exists()

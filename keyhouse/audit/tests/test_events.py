@@ -39,11 +39,23 @@ def test_my_events_hide_who_the_acting_operator_was(auth_client, verified_user):
         type=AuditEvent.Type.SESSION_REVOKED,
         user_id=verified_user.pk,
         client=operator,
-        detail={"by": "4f1c2b0e-0000-4000-8000-000000000000", "reason": "admin"},
+        detail={"reason": "admin"},
+        by="4f1c2b0e-0000-4000-8000-000000000000",
     )
     (event,) = auth_client.get("/api/v1/me/events").json()
     assert event["type"] == "session_revoked"
     assert (event["ip"], event["user_agent"], event["detail"]) == (None, "", {"reason": "admin"})
+
+
+def test_my_events_show_where_i_acted_from(auth_client, verified_user):
+    audit_record(
+        type=AuditEvent.Type.SIGNED_UP,
+        user_id=verified_user.pk,
+        client=CLIENT,
+        detail={"by": "phone"},
+    )
+    (event,) = auth_client.get("/api/v1/me/events").json()
+    assert (event["ip"], event["detail"]) == (CLIENT.ip, {"by": "phone"})
 
 
 def test_my_events_takes_a_limit(auth_client, verified_user):
