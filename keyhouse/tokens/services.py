@@ -322,7 +322,11 @@ def session_logout(
 
 @transaction.atomic
 def signing_key_rotate(
-    *, algorithm: str | None = None, pem: bytes | None = None, immediately: bool = False
+    *,
+    algorithm: str | None = None,
+    pem: bytes | None = None,
+    immediately: bool = False,
+    withdraw: bool = False,
 ) -> SigningKey:
     """Add a signing key; it takes over from the current one after the activation delay.
 
@@ -332,6 +336,10 @@ def signing_key_rotate(
     the delay (a leaked key); the first key always starts at once. With ``pem`` the
     operator's own private key is imported, otherwise one is made for ``algorithm``
     (KEYHOUSE_JWT_ALGORITHM by default).
+
+    ``withdraw`` (a key known to have leaked) also unpublishes the older keys at once,
+    which refuses every access token they signed, forged ones included; sessions go on,
+    as clients refresh to get tokens signed with the new key.
     """
     private_key = (
         keys.load_private_key_pem(pem)
@@ -343,9 +351,21 @@ def signing_key_rotate(
         raise keys.SigningKeyError(f"The key {jwk['kid']} is already in the keyring.")
     now = timezone.now()
     current = SigningKey.objects.select_for_update().filter(retired_at__isnull=True)
-    delay = 0 if immediately or not current.exists() else settings.KEYHOUSE_SIGNING_KEY_DELAY
+    delay = (
+        0
+        if immediately or withdraw or not current.exists()
+        else settings.KEYHOUSE_SIGNING_KEY_DELAY
+    )
     activates_at = now + timedelta(seconds=delay)
-    current.update(retired_at=activates_at)
+    if withdraw:
+        # Retired long enough ago that every token they signed has expired: unpublished.
+        unpublished = now - timedelta(
+            seconds=settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME + settings.KEYHOUSE_JWT_LEEWAY + 1
+        )
+        SigningKey.objects.filter(retired_at__gt=unpublished).update(retired_at=unpublished)
+        current.update(retired_at=unpublished)
+    else:
+        current.update(retired_at=activates_at)
     key = SigningKey.objects.create(
         kid=jwk["kid"],
         algorithm=jwk["alg"],
@@ -355,7 +375,12 @@ def signing_key_rotate(
     )
     audit_record(
         type=AuditEvent.Type.SIGNING_KEY_ROTATED,
-        detail={"kid": key.kid, "alg": key.algorithm, "activates_at": activates_at.isoformat()},
+        detail={
+            "kid": key.kid,
+            "alg": key.algorithm,
+            "activates_at": activates_at.isoformat(),
+            "withdrew_older_keys": withdraw,
+        },
     )
     # Clear now for this transaction's own reads, and again once the new key is visible.
     keys.keyring_clear()

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
+from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import CLIENT
 from keyhouse.tokens import keys
 from keyhouse.tokens.models import SigningKey
@@ -88,6 +89,35 @@ def test_an_urgent_rotation_signs_with_the_new_key_at_once(verified_user):
     new_key = signing_key_rotate(algorithm="EdDSA", immediately=True)
     pair = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
     assert pyjwt.get_unverified_header(pair.access_token)["kid"] == new_key.kid
+    event = AuditEvent.objects.get(type="signing_key_rotated", detail__kid=new_key.kid)
+    assert event.detail["alg"] == "EdDSA"
+    assert event.detail["withdrew_older_keys"] is False
+
+
+def test_withdrawing_a_leaked_key_refuses_its_tokens_at_once_and_sessions_go_on(
+    api_client, verified_user
+):
+    pair = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+    leaked = pyjwt.get_unverified_header(pair.access_token)["kid"]
+    me = {"HTTP_AUTHORIZATION": f"Bearer {pair.access_token}"}
+    assert api_client.get("/api/v1/me", **me).status_code == HTTPStatus.OK
+
+    call_command("rotate_signing_key", "--withdraw-old", stdout=io.StringIO())
+    keys.keyring_clear()  # as every process does within KEYHOUSE_KEYRING_TTL
+    assert leaked not in {jwk["kid"] for jwk in jwks(api_client)["keys"]}
+    refused = api_client.get("/api/v1/me", **me)
+    assert refused.status_code == HTTPStatus.UNAUTHORIZED
+    assert refused.json()["code"] == "token_invalid"
+
+    refreshed = api_client.post(
+        "/api/v1/auth/token/refresh", {"refresh_token": pair.refresh_token}, format="json"
+    )
+    assert refreshed.status_code == HTTPStatus.OK
+    access = refreshed.json()["access_token"]
+    assert pyjwt.get_unverified_header(access)["kid"] != leaked
+    assert api_client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == (
+        HTTPStatus.OK
+    )
 
 
 @pytest.mark.parametrize(("algorithm", "kty"), [("ES256", "EC"), ("EdDSA", "OKP")])

@@ -36,6 +36,12 @@ class Command(BaseCommand):
             "refuse new tokens until they refetch it).",
         )
         parser.add_argument(
+            "--withdraw-old",
+            action="store_true",
+            help="Also stop accepting every token the older keys signed, at once (a key "
+            "known to have leaked; implies --now). Clients refresh to get new tokens.",
+        )
+        parser.add_argument(
             "--if-missing",
             action="store_true",
             help="Do nothing when a signing key exists already (for first runs).",
@@ -54,7 +60,12 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"Cannot read {pem}: {exc.strerror}") from exc
         try:
-            key = signing_key_rotate(algorithm=algorithm, pem=pem_bytes, immediately=options["now"])
+            key = signing_key_rotate(
+                algorithm=algorithm,
+                pem=pem_bytes,
+                immediately=options["now"],
+                withdraw=options["withdraw_old"],
+            )
         except SigningKeyError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
