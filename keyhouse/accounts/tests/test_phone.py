@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from http import HTTPStatus
 
 import jwt as pyjwt
 import pytest
+import time_machine
 from django.db import connection
 
+from keyhouse.audit.models import AuditEvent
 from keyhouse.codes.models import OneTimeCode
 from keyhouse.conftest import CLIENT
 from keyhouse.delivery.models import Delivery
@@ -107,11 +110,44 @@ def test_bad_numbers_are_refused_before_any_sms(api_client, sms_outbox, settings
 
 
 @pytest.mark.parametrize("code", ["12345", "1234567", "12a456", ""])
-def test_malformed_codes_are_refused(api_client, code):
+def test_malformed_codes_are_refused(api_client, sms_outbox, code):
     response = verify(api_client, code)
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert "code" in response.json()["errors"]
     assert not User.objects.exists()
+    assert sms_outbox == []
+    assert not Delivery.objects.exists()
+
+
+def test_asking_again_within_the_cooldown_is_a_429_with_retry_after(api_client, sms_outbox):
+    assert send(api_client).status_code == HTTPStatus.ACCEPTED
+    again = send(api_client, "+1 415 555 0100")
+    assert again.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert again.json()["code"] == "code_cooldown"
+    assert 0 < int(again["Retry-After"]) <= 60
+    assert len(sms_outbox) == 1
+
+
+def test_a_number_gets_at_most_five_codes_an_hour(api_client, sms_outbox):
+    start = time.time()
+    for minute in range(5):
+        with time_machine.travel(start + 61 * minute, tick=False):
+            assert send(api_client).status_code == HTTPStatus.ACCEPTED
+    with time_machine.travel(start + 61 * 5, tick=False):
+        capped = send(api_client)
+    assert capped.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert capped.json()["code"] == "rate_limited"
+    assert int(capped["Retry-After"]) > 60
+    assert len(sms_outbox) == 5
+
+
+def test_one_client_gets_at_most_twenty_codes_an_hour(api_client, sms_outbox):
+    for number in range(20):
+        assert send(api_client, f"+1415555{number:04d}").status_code == HTTPStatus.ACCEPTED
+    capped = send(api_client, "+14155559999")
+    assert capped.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert int(capped["Retry-After"]) > 0
+    assert len(sms_outbox) == 20
 
 
 def test_a_wrong_code_signs_nobody_in(api_client, sms_outbox):
@@ -127,6 +163,8 @@ def test_a_wrong_code_signs_nobody_in(api_client, sms_outbox):
     }
     assert not User.objects.exists()
     assert not LoginSession.objects.exists()
+    failed = AuditEvent.objects.get(type="code_check_failed")
+    assert failed.detail == {"purpose": "phone_sign_in", "reason": "code_invalid"}
 
 
 def test_send_code_goes_through_twilio_with_the_code_in_the_body(api_client, twilio_api):
@@ -177,6 +215,15 @@ def test_adding_a_phone_sets_it_verified(auth_client, sms_outbox, verified_user)
     assert done.json()["phone_verified"] is True
     user = User.objects.get(pk=verified_user.pk)
     assert str(user.phone) == NUMBER
+    assert AuditEvent.objects.filter(type="phone_changed", user=user).exists()
+
+
+def test_a_wrong_code_for_the_new_phone_tells_the_tries_left(auth_client, sms_outbox):
+    auth_client.post("/api/v1/me/phone", {"phone": NUMBER}, format="json")
+    wrong = f"{(int(code_in(sms_outbox[0])) + 1) % 1_000_000:06d}"
+    response = auth_client.post("/api/v1/me/phone/verify", {"code": wrong}, format="json")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert (response.json()["code"], response.json()["tries_left"]) == ("code_invalid", 4)
 
 
 def test_changing_the_phone_needs_a_recent_authentication(tokens, sms_outbox):

@@ -72,7 +72,7 @@ def test_sign_up_verify_by_mailed_code_and_refresh(api_client, smtp_mailer):
     )
     assert login.status_code == HTTPStatus.OK
     types = set(AuditEvent.objects.values_list("type", flat=True))
-    assert {"signed_up", "code_sent", "email_verified", "login_succeeded"} <= types
+    assert {"signed_up", "code_sent", "code_checked", "email_verified", "login_succeeded"} <= types
 
 
 def test_the_database_holds_only_the_hmac_of_the_code(api_client, smtp_mailer):
