@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import time
+from urllib.request import urlopen
 
 import pytest
 
 from keyhouse.delivery.models import Delivery
 from keyhouse.delivery.services import email_enqueue, sms_enqueue
-from keyhouse.delivery.testing import WAIT_SECONDS, broker_url, celery_worker, tasks_sent_to
+from keyhouse.delivery.testing import (
+    WAIT_SECONDS,
+    broker_url,
+    celery_worker,
+    free_port,
+    tasks_sent_to,
+)
 
 
 @pytest.mark.postgres
@@ -52,6 +59,8 @@ def test_a_celery_worker_texts_one_number_and_retries_then_records_another(smtp_
         "KEYHOUSE_DELIVERY_RETRY_BACKOFF": "1",
     }
     log = tmp_path / "worker.log"
+    metrics_port = free_port()
+    worker_env["KEYHOUSE_WORKER_METRICS_PORT"] = str(metrics_port)
     with (
         celery_worker(broker=broker, smtp_port=smtp_server.port, log=log, **worker_env),
         tasks_sent_to(broker),
@@ -66,6 +75,10 @@ def test_a_celery_worker_texts_one_number_and_retries_then_records_another(smtp_
             if Delivery.Status.QUEUED not in {delivered.status, failing.status}:
                 break
             time.sleep(0.2)
+        metrics = urlopen(f"http://127.0.0.1:{metrics_port}/", timeout=5).read().decode()
+
+    retried = 'keyhouse_delivery_retries_total{task="keyhouse.delivery.tasks.deliver_sms"} 2.0'
+    assert retried in metrics, metrics
 
     assert delivered.status == Delivery.Status.SENT, log.read_text()
     (line,) = outbox.read_text().splitlines()
