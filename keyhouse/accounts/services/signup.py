@@ -21,7 +21,8 @@ from django.utils import timezone
 from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
-from keyhouse.codes.models import OneTimeCode, Purpose
+from keyhouse.codes.models import Purpose
+from keyhouse.codes.selectors import code_live_password
 from keyhouse.codes.services import CodeInvalid, code_limits_hit
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
@@ -42,22 +43,6 @@ def _verification_code_send(*, user: User, client: ClientInfo, password: str = "
         user=user,
         password=password,
     )
-
-
-def _pending_password(*, user: User) -> str:
-    """The password hash that the user's live sign-up code would set, if any."""
-    live = (
-        OneTimeCode.objects.filter(
-            purpose=Purpose.VERIFY_EMAIL,
-            user=user,
-            consumed_at__isnull=True,
-            invalidated_at__isnull=True,
-        )
-        .order_by("-created_at")
-        .values_list("password", flat=True)
-        .first()
-    )
-    return live or ""
 
 
 def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
@@ -93,7 +78,7 @@ def email_verification_resend(*, email: str, client: ClientInfo) -> None:
     """Send a new code to an unverified address; count the request for any address."""
     user = user_get_by_email(email=email)
     if user is not None and user.email_verified_at is None and user.is_active:
-        pending = _pending_password(user=user)
+        pending = code_live_password(purpose=Purpose.VERIFY_EMAIL, user_id=user.pk)
         _verification_code_send(user=user, client=client, password=pending)
     else:
         code_limits_hit(purpose=Purpose.VERIFY_EMAIL, target=email, ip=client.ip)
