@@ -129,7 +129,7 @@ def test_asking_again_within_the_cooldown_is_a_429_with_retry_after(api_client, 
 
 
 def test_a_number_gets_at_most_five_codes_an_hour(api_client, sms_outbox):
-    start = time.time()
+    start = (time.time() // 3600 + 1) * 3600  # the hour's counter starts at the hour
     for minute in range(5):
         with time_machine.travel(start + 61 * minute, tick=False):
             assert send(api_client).status_code == HTTPStatus.ACCEPTED
@@ -142,9 +142,10 @@ def test_a_number_gets_at_most_five_codes_an_hour(api_client, sms_outbox):
 
 
 def test_one_client_gets_at_most_twenty_codes_an_hour(api_client, sms_outbox):
-    for number in range(20):
-        assert send(api_client, f"+1415555{number:04d}").status_code == HTTPStatus.ACCEPTED
-    capped = send(api_client, "+14155559999")
+    with time_machine.travel((time.time() // 3600 + 1) * 3600, tick=False):
+        for number in range(20):
+            assert send(api_client, f"+1415555{number:04d}").status_code == HTTPStatus.ACCEPTED
+        capped = send(api_client, "+14155559999")
     assert capped.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert int(capped["Retry-After"]) > 0
     assert len(sms_outbox) == 20
