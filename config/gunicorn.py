@@ -44,12 +44,15 @@ def on_starting(server: Any) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # Imported here: Django must read its settings only after the lines above.
     import django
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
-    django.setup()
     try:
+        django.setup()
         call_command("check", deploy=True, fail_level="ERROR")
+    except ImproperlyConfigured as exc:
+        sys.exit(f"Keyhouse cannot start: {exc}")
     except SystemCheckError as exc:
         print(exc, file=sys.stderr)
         sys.exit(1)

@@ -24,16 +24,22 @@ CLEARED = {
 }  # fmt: skip
 
 
-def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_python(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run our Python in a fresh process, in the project, with only ``env`` configured."""
     clean = {key: value for key, value in os.environ.items() if key not in CLEARED}
     return subprocess.run(  # noqa: S603
-        [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), *args],
+        [sys.executable, *args],
+        cwd=settings.BASE_DIR,
         env={**clean, **env},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run_python(str(Path(settings.BASE_DIR) / "manage.py"), *args, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +70,25 @@ def test_refuses_to_start_without_a_secret_key():
     env = {key: value for key, value in PRODUCTION_ENV.items() if key != "SECRET_KEY"}
     result = run_manage("check", env=env)
     assert result.returncode != 0
-    assert "SECRET_KEY is not set" in result.stderr
+    assert result.stderr.startswith("Keyhouse cannot start: SECRET_KEY is not set")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_refuses_to_start_without_allowed_hosts():
     env = {key: value for key, value in PRODUCTION_ENV.items() if key != "ALLOWED_HOSTS"}
     result = run_manage("check", env=env)
     assert result.returncode != 0
-    assert "ALLOWED_HOSTS is not set" in result.stderr
+    assert result.stderr.startswith("Keyhouse cannot start: ALLOWED_HOSTS is not set")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_gunicorn_refuses_to_start_without_a_secret_key_in_one_line():
+    env = {key: value for key, value in PRODUCTION_ENV.items() if key != "SECRET_KEY"}
+    gunicorn = ("-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi")
+    result = run_python(*gunicorn, env={**env, "GUNICORN_BIND": "127.0.0.1:0"})
+    assert result.returncode != 0
+    assert "Keyhouse cannot start: SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
