@@ -7,9 +7,12 @@ sms_outbox, smtp_mailer, smtp_server``) or list this module in ``pytest_plugins`
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -26,7 +29,7 @@ from aiosmtpd.controller import Controller
 from celery import current_app
 from django.conf import settings
 from django.test import override_settings
-from kombu import pools
+from kombu import Connection, pools
 
 from keyhouse.delivery.sms import memory
 from keyhouse.testing import running, service_env
@@ -63,10 +66,19 @@ class SMTPServer:
         self.port = port
         self.messages: list[EmailMessage] = []
         self.rcpt_replies: deque[str] = deque()
+        # Set ``held`` to keep the next sender waiting at RCPT until it is cleared;
+        # ``holding`` is set once a sender waits there.
+        self.held = threading.Event()
+        self.holding = threading.Event()
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        if self.held.is_set():
+            self.holding.set()
+            while self.held.is_set():
+                await asyncio.sleep(0.05)
+            return "451 4.3.0 Try again later"
         if self.rcpt_replies:
             return self.rcpt_replies.popleft()
         envelope.rcpt_tos.append(address)
@@ -153,6 +165,17 @@ def broker_url() -> str:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
         pytest.skip(f"Redis at {url} did not answer ({type(exc).__name__})")
+    return url
+
+
+def rabbitmq_url() -> str:
+    """The RabbitMQ on loopback, as a broker that hands a dead worker's task on at once."""
+    url = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    try:
+        with Connection(url, connect_timeout=2) as connection:
+            connection.connect()
+    except OSError as exc:
+        pytest.skip(f"RabbitMQ at {url} did not answer ({type(exc).__name__})")
     return url
 
 

@@ -14,6 +14,7 @@ from keyhouse.delivery.testing import (
     broker_url,
     celery_worker,
     free_port,
+    rabbitmq_url,
     tasks_sent_to,
 )
 
@@ -88,3 +89,33 @@ def test_a_celery_worker_texts_one_number_and_retries_then_records_another(smtp_
     assert failing.attempts == 3
     assert failing.last_error.startswith("20503")
     assert "318204" not in log.read_text()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_cut_off_by_a_killed_worker_is_sent_by_the_next(smtp_server, tmp_path):
+    """A broker that sees the worker's connection drop hands its unfinished task on."""
+    broker = rabbitmq_url()
+    smtp_server.held.set()
+    with tasks_sent_to(broker):
+        with celery_worker(broker=broker, smtp_port=smtp_server.port, log=tmp_path / "a.log") as a:
+            delivery = email_enqueue(
+                to="ada@example.com",
+                template="verify_email",
+                context={"code": "042917", "expires_minutes": 10},
+            )
+            assert smtp_server.holding.wait(WAIT_SECONDS), (tmp_path / "a.log").read_text()
+            a.kill()  # mid-delivery: the worker is talking to the mail server
+            a.wait()
+        smtp_server.held.clear()
+        log = tmp_path / "b.log"
+        with celery_worker(broker=broker, smtp_port=smtp_server.port, log=log):
+            messages = smtp_server.wait_for_messages(1, timeout=WAIT_SECONDS)
+            deadline = time.monotonic() + WAIT_SECONDS
+            while delivery.status != Delivery.Status.SENT and time.monotonic() < deadline:
+                time.sleep(0.1)
+                delivery.refresh_from_db()
+
+    assert len(messages) == 1, log.read_text()
+    assert "042917" in messages[0].get_body(("plain",)).get_content()
+    assert delivery.status == Delivery.Status.SENT, log.read_text()
