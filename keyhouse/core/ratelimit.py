@@ -119,23 +119,28 @@ def ratelimit_reset(*, scope: str, key: str, rate: Rate) -> None:
         cache.delete(counter)
 
 
-def ratelimit_generation(*, scope: str, key: str) -> str:
+def ratelimit_generation(*, scope: str, key: str, longest: Rate) -> str:
     """Return the generation that the counters belonging to ``key`` are keyed under.
 
     Counters keyed on a pair, such as an account and each client IP, cannot be listed
     to be forgotten; keying them under their account's generation lets one write
     (``ratelimit_generation_renew``) forget them all. It is "0" until first renewed.
+
+    Each use keeps the generation for the ``longest`` window counted under it from now,
+    so it outlives every counter made under it: when it expires and counting goes back
+    to "0", no counter of either generation is left to lose or to find again.
     """
+    entry = _key(f"{scope}.generation", key)
     with _cache_reachable():
-        return cache.get(_key(f"{scope}.generation", key)) or "0"
+        generation = cache.get(entry)
+        if generation is None:
+            return "0"
+        cache.touch(entry, timeout=longest.period + _EXPIRY_SLACK)
+        return generation
 
 
 def ratelimit_generation_renew(*, scope: str, key: str, longest: Rate) -> None:
-    """Start a new generation for ``key``: every counter of the old one is forgotten.
-
-    The entry lives as long as the ``longest`` window counted under it. When it expires,
-    counting goes back to generation "0", whose counters have all expired by then.
-    """
+    """Start a new generation for ``key``: every counter of the old one is forgotten."""
     with _cache_reachable():
         cache.set(
             _key(f"{scope}.generation", key),

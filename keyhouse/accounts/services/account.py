@@ -12,7 +12,7 @@ from keyhouse.accounts.services.reauthentication import (
     password_confirm,
     reauthentication_require,
 )
-from keyhouse.accounts.services.signin import password_failures_clear
+from keyhouse.accounts.services.signin import account_name, password_failures_clear
 from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
@@ -166,10 +166,12 @@ def account_delete(*, user: User, session_id: uuid.UUID, client: ClientInfo) -> 
     user_id = user.pk
     session_revoke_all(user_id=user_id, reason="account_deleted", client=client)
     Delivery.objects.filter(user_id=user_id).delete()
-    # Sign-ins refused before the account was known (throttled) name it by address only.
-    anonymous = AuditEvent.objects.filter(user_id=None, detail__email__iexact=user.email)
-    for events in (AuditEvent.objects.filter(user_id=user_id), anonymous):
-        events.update(ip=None, user_agent="", detail={})
+    events = AuditEvent.objects.filter(user_id=user_id)
+    if user.email:
+        # Sign-ins refused before the account was known (throttled) name it by address only.
+        named = AuditEvent.objects.filter(user_id=None, detail__email=account_name(user.email))
+        events = events | named
+    events.update(ip=None, user_agent="", detail={})
     User.objects.filter(pk=user_id).delete()
     audit_record(type=AuditEvent.Type.ACCOUNT_DELETED, detail={"user": str(user_id)})
 

@@ -49,8 +49,21 @@ class EmailNotVerified(KeyhouseError):
 _FAILURES = "login_failures"
 
 
-def _account(email: str) -> str:
+def account_name(email: str) -> str:
+    """The account an address names, as failure counters and throttled events name it."""
     return normalize_email(email).lower()
+
+
+def _failure_rates() -> tuple[Rate, Rate]:
+    """The failure thresholds: per account and client IP, then per account."""
+    return (
+        parse_rate(settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT_IP),
+        parse_rate(settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT),
+    )
+
+
+def _longest_failure_rate() -> Rate:
+    return max(_failure_rates(), key=lambda rate: rate.period)
 
 
 def _password_throttles(*, account: str, ip: str | None) -> list[tuple[str, str, Rate]]:
@@ -62,22 +75,12 @@ def _password_throttles(*, account: str, ip: str | None) -> list[tuple[str, str,
     and both are keyed under the account's generation, so that
     ``password_failures_clear`` forgets them for every IP at once.
     """
-    generation = ratelimit_generation(scope=_FAILURES, key=account)
-    throttles = [
-        (
-            f"{_FAILURES}.account",
-            f"{account}|{generation}",
-            parse_rate(settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT),
-        )
-    ]
+    generation = ratelimit_generation(scope=_FAILURES, key=account, longest=_longest_failure_rate())
+    per_account_ip, per_account = _failure_rates()
+    throttles = [(f"{_FAILURES}.account", f"{account}|{generation}", per_account)]
     if ip:
         throttles.insert(
-            0,
-            (
-                f"{_FAILURES}.account_ip",
-                f"{account}|{generation}|{ip}",
-                parse_rate(settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT_IP),
-            ),
+            0, (f"{_FAILURES}.account_ip", f"{account}|{generation}|{ip}", per_account_ip)
         )
     return throttles
 
@@ -90,7 +93,7 @@ def password_attempt_count(*, account: str, ip: str | None) -> None:
     (re-authentication, password change) share the same counters, so a stolen session
     cannot guess the password faster than a sign-in form can.
     """
-    for scope, key, rate in _password_throttles(account=_account(account), ip=ip):
+    for scope, key, rate in _password_throttles(account=account_name(account), ip=ip):
         result = ratelimit_hit(scope=scope, key=key, rate=rate)
         if not result.allowed:
             raise LoginThrottled(retry_after=result.retry_after)
@@ -103,12 +106,8 @@ def password_failures_clear(*, account: str) -> None:
     proves the password or the mailbox can sign in at once, wherever the failures
     came from.
     """
-    rates = (
-        parse_rate(settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT_IP),
-        parse_rate(settings.KEYHOUSE_LOGIN_FAILURES_PER_ACCOUNT),
-    )
     ratelimit_generation_renew(
-        scope=_FAILURES, key=_account(account), longest=max(rates, key=lambda rate: rate.period)
+        scope=_FAILURES, key=account_name(account), longest=_longest_failure_rate()
     )
 
 
@@ -129,7 +128,7 @@ def password_authenticate(
         audit_record(
             type=AuditEvent.Type.LOGIN_FAILED,
             client=client,
-            detail={"email": email, "reason": "throttled"},
+            detail={"email": account_name(email), "reason": "throttled"},
         )
         SIGN_INS.labels(method="password", outcome="throttled").inc()
         raise
@@ -140,7 +139,7 @@ def password_authenticate(
             type=AuditEvent.Type.LOGIN_FAILED,
             user_id=known.pk if known else None,
             client=client,
-            detail={"email": email},
+            detail={"email": account_name(email)},
         )
         SIGN_INS.labels(method="password", outcome="failure").inc()
         raise InvalidCredentials
@@ -185,7 +184,7 @@ def signin_admin(
             type=AuditEvent.Type.LOGIN_FAILED,
             user_id=user.pk,
             client=client,
-            detail={"email": email, "reason": "not_staff", "site": "admin"},
+            detail={"email": account_name(email), "reason": "not_staff", "site": "admin"},
         )
         SIGN_INS.labels(method="password", outcome="failure").inc()
         raise InvalidCredentials

@@ -6,12 +6,18 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
 import pytest
 import time_machine
 from django.conf import settings as django_settings
 
+from keyhouse.accounts.services.signin import (
+    LoginThrottled,
+    password_attempt_count,
+    password_failures_clear,
+)
 from keyhouse.testing import call_api
 
 LOGIN = "/api/v1/auth/login"
@@ -215,3 +221,19 @@ def test_concurrent_guesses_get_no_more_password_checks_than_the_threshold(verif
         list(pool.map(guess, range(20)))
     assert outcomes.count("checked") == 5
     assert outcomes.count("throttled") == 15
+
+
+def test_failures_after_a_sign_in_still_count_once_its_hour_has_passed():
+    account = "ada@example.com"
+    signed_in = datetime(2030, 1, 7, 9, 30, tzinfo=UTC)
+    with time_machine.travel(signed_in, tick=False):
+        password_failures_clear(account=account)  # as a correct password does
+    with time_machine.travel(signed_in + timedelta(minutes=40), tick=False):
+        for i in range(15):
+            password_attempt_count(account=account, ip=f"198.51.100.{i}")
+    # Past the hour the sign-in's counters were first kept for, in the same clock hour.
+    with time_machine.travel(signed_in + timedelta(minutes=70), tick=False):
+        for i in range(5):
+            password_attempt_count(account=account, ip=f"203.0.113.{i}")
+        with pytest.raises(LoginThrottled):
+            password_attempt_count(account=account, ip="203.0.113.99")

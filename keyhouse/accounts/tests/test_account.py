@@ -181,7 +181,7 @@ def test_email_change_code_errors_are_precise_for_the_signed_in_user(auth_client
 def test_deleting_the_account_removes_it_and_keeps_an_anonymous_trail(tokens, smtp_mailer):
     client = bearer(tokens)
     user_id = tokens.user.pk
-    wrong = {"email": "ada@example.com", "password": "not the password at all"}
+    wrong = {"email": " ADA@Example.COM ", "password": "not the password at all"}
     for _attempt in range(6):  # the last one is throttled, before the account is looked up
         APIClient().post("/api/v1/auth/login", wrong, format="json")
     assert AuditEvent.objects.filter(user=None, detail__email="ada@example.com").exists()

@@ -180,7 +180,7 @@ def test_renewing_a_generation_forgets_every_counter_keyed_under_it():
     rate = parse_rate("1/h")
 
     def hit(ip: str) -> bool:
-        generation = ratelimit_generation(scope="test", key="ada")
+        generation = ratelimit_generation(scope="test", key="ada", longest=rate)
         return ratelimit_hit(scope="test", key=f"ada|{generation}|{ip}", rate=rate).allowed
 
     assert [hit("a"), hit("a"), hit("b"), hit("b")] == [True, False, True, False]
