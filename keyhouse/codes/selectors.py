@@ -21,7 +21,7 @@ def code_live_target(*, purpose: Purpose | str, user_id: uuid.UUID) -> str | Non
     return _newest_live(purpose=purpose, user_id=user_id).values_list("target", flat=True).first()
 
 
-def code_live_password(*, purpose: Purpose | str, user_id: uuid.UUID) -> str:
-    """The password hash that the user's newest live code for ``purpose`` would set, or ""."""
-    live = _newest_live(purpose=purpose, user_id=user_id)
-    return live.values_list("password", flat=True).first() or ""
+def code_pending(*, purpose: Purpose | str, user_id: uuid.UUID) -> OneTimeCode | None:
+    """The user's newest code for ``purpose`` that was neither used nor replaced (it may
+    have expired)."""
+    return _newest_live(purpose=purpose, user_id=user_id).first()

@@ -152,7 +152,7 @@ def code_issue(
     with transaction.atomic():
         OneTimeCode.objects.filter(
             purpose=purpose, target=target, consumed_at__isnull=True, invalidated_at__isnull=True
-        ).update(invalidated_at=now, updated_at=now)
+        ).update(invalidated_at=now, updated_at=now, password="")
         record = OneTimeCode.objects.create(
             purpose=purpose,
             target=target,

@@ -9,20 +9,24 @@ Until an address is verified, nobody has proven it is theirs, so a repeated sign
 changes nothing on the account: the password it brings travels with its code and
 becomes the account's password only when that code verifies the address. Whoever
 registered the address first, perhaps to hijack it later, loses their password the
-moment its owner signs up and verifies.
+moment its owner signs up and verifies. While an earlier sign-up's code is still live,
+a sign-up with another password means two people may be claiming the address at once;
+its code then carries no usable password at all, so whoever verifies is signed in and
+chooses a password through a reset, on nobody else's word.
 """
 
 from __future__ import annotations
 
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import check_password, is_password_usable, make_password
 from django.db import transaction
 from django.utils import timezone
 
+from keyhouse.accounts.services.signin import password_failures_clear
 from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
-from keyhouse.codes.models import Purpose
-from keyhouse.codes.selectors import code_live_password
+from keyhouse.codes.models import OneTimeCode, Purpose
+from keyhouse.codes.selectors import code_pending
 from keyhouse.codes.services import CodeInvalid, code_limits_hit
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
@@ -45,6 +49,18 @@ def _verification_code_send(*, user: User, client: ClientInfo, password: str = "
     )
 
 
+def _claimed_password(*, user: User, password: str) -> str:
+    """The password hash that a repeated sign-up's code carries (one hash's work, always)."""
+    pending = code_pending(purpose=Purpose.VERIFY_EMAIL, user_id=user.pk)
+    if pending is None or pending.expires_at <= timezone.now():
+        return make_password(password)
+    claimed = pending.password or user.password
+    if not is_password_usable(claimed):
+        make_password(password)  # the same work as the other paths
+        return claimed
+    return claimed if check_password(password, claimed) else make_password(None)
+
+
 def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
     code_limits_hit(purpose=Purpose.VERIFY_EMAIL, target=user.email, ip=client.ip)
     email_enqueue(to=user.email, template="signup_existing_account", context={}, user=user)
@@ -55,7 +71,7 @@ def signup(*, email: str, password: str, display_name: str, client: ClientInfo) 
     """Register an address, or send a new code while it is unverified.
 
     A repeated sign-up of an unverified address sends a new code, which replaces the
-    older one and carries the new password: verifying it sets that password.
+    older one and carries the password that verifying it sets (see the module's notes).
     """
     user = user_get_by_email(email=email)
     if user is None:
@@ -67,7 +83,8 @@ def signup(*, email: str, password: str, display_name: str, client: ClientInfo) 
         audit_record(type=AuditEvent.Type.SIGNED_UP, user_id=user.pk, client=client)
         _verification_code_send(user=user, client=client)
     elif user.email_verified_at is None:
-        _verification_code_send(user=user, client=client, password=make_password(password))
+        claimed = _claimed_password(user=user, password=password)
+        _verification_code_send(user=user, client=client, password=claimed)
     else:
         make_password(password)  # the same work as the other paths, so timing tells nothing
         _existing_account_notify(user=user, client=client)
@@ -78,8 +95,10 @@ def email_verification_resend(*, email: str, client: ClientInfo) -> None:
     """Send a new code to an unverified address; count the request for any address."""
     user = user_get_by_email(email=email)
     if user is not None and user.email_verified_at is None and user.is_active:
-        pending = code_live_password(purpose=Purpose.VERIFY_EMAIL, user_id=user.pk)
-        _verification_code_send(user=user, client=client, password=pending)
+        pending = code_pending(purpose=Purpose.VERIFY_EMAIL, user_id=user.pk)
+        _verification_code_send(
+            user=user, client=client, password=pending.password if pending else ""
+        )
     else:
         code_limits_hit(purpose=Purpose.VERIFY_EMAIL, target=email, ip=client.ip)
 
@@ -103,7 +122,9 @@ def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
             if record.password:
                 user.password = record.password
                 fields.append("password")
+                OneTimeCode.objects.filter(pk=record.pk).update(password="")  # used: forget it
                 session_revoke_all(user_id=user.pk, reason="password_set", client=client)
+                password_failures_clear(account=user.email)
             user.save(update_fields=fields)
             audit_record(type=AuditEvent.Type.EMAIL_VERIFIED, user_id=user.pk, client=client)
         pair = session_start(user=user, amr=[LoginSession.Method.EMAIL_CODE], client=client)

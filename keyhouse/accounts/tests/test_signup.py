@@ -97,25 +97,46 @@ def test_signup_answers_the_same_for_a_registered_address(api_client, smtp_maile
     assert verified_user.check_password("correct horse battery staple")
 
 
-def test_signing_up_again_before_verifying_sends_a_new_code(api_client, smtp_mailer):
-    signup(api_client, password="first long passphrase")
+LATER = 61  # seconds: past the resend cooldown, while the first code is live
+EXPIRED = 11 * 60  # seconds: past the first code's lifetime
+
+
+def test_signing_up_again_with_the_same_password_sends_a_new_code(api_client, smtp_mailer):
+    signup(api_client, password="one long passphrase")
     first = code_in_mail(smtp_mailer.messages[0])
-    with time_machine.travel(time.time() + 61, tick=False):
-        signup(api_client, password="second long passphrase")
+    with time_machine.travel(time.time() + LATER, tick=False):
+        signup(api_client, password="one long passphrase")
         second = code_in_mail(smtp_mailer.messages[1])
         if first != second:
             assert verify(api_client, first).json()["code"] == "code_invalid"
         assert verify(api_client, second).status_code == HTTPStatus.OK
-    assert User.objects.get().check_password("second long passphrase")
+        assert login(api_client, "one long passphrase").status_code == HTTPStatus.OK
 
 
 def test_a_repeated_sign_up_changes_nothing_until_its_code_verifies(api_client, smtp_mailer):
     signup(api_client, password="first long passphrase", display_name="Ada")
-    with time_machine.travel(time.time() + 61, tick=False):
+    with time_machine.travel(time.time() + LATER, tick=False):
         signup(api_client, password="second long passphrase", display_name="Mallory")
     user = User.objects.get()
     assert user.check_password("first long passphrase")
     assert user.display_name == "Ada"
+
+
+@pytest.mark.parametrize("first", ["owner", "intruder"])
+def test_two_sign_ups_with_different_passwords_at_once_set_neither(api_client, smtp_mailer, first):
+    """The owner and someone else both sign up while a code is live, in either order:
+    the owner verifies with the newest code, is signed in, and sets a password by reset."""
+    passwords = {"owner": "the owner's own passphrase", "intruder": "the intruder's passphrase"}
+    second = "intruder" if first == "owner" else "owner"
+    signup(api_client, password=passwords[first])
+    with time_machine.travel(time.time() + LATER, tick=False):
+        signup(api_client, password=passwords[second])
+        verified = verify(api_client, code_in_mail(smtp_mailer.messages[-1]))
+        assert verified.status_code == HTTPStatus.OK
+        for password in passwords.values():
+            assert login(api_client, password).json()["code"] == "invalid_credentials"
+    assert not User.objects.get().has_usable_password()
+    assert not OneTimeCode.objects.exclude(password="").exists()  # no claimant's hash kept
 
 
 @pytest.mark.parametrize(
@@ -132,7 +153,7 @@ def test_an_address_registered_by_someone_else_cannot_be_hijacked(
     squatter_session = None
     if not settings.KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL:
         squatter_session = login(api_client, "the squatter's passphrase").json()
-    with time_machine.travel(time.time() + 61, tick=False):
+    with time_machine.travel(time.time() + EXPIRED, tick=False):
         signup(api_client, password="the owner's own passphrase")
         owner_code = code_in_mail(smtp_mailer.messages[-1])
         assert verify(api_client, owner_code).status_code == HTTPStatus.OK
@@ -150,11 +171,14 @@ def test_an_address_registered_by_someone_else_cannot_be_hijacked(
             assert refreshed.status_code == HTTPStatus.UNAUTHORIZED
 
 
-def test_a_resent_code_keeps_the_password_of_the_sign_up_it_follows(api_client, smtp_mailer):
+@pytest.mark.parametrize("resent_after", [LATER, EXPIRED], ids=["code-live", "code-expired"])
+def test_a_resent_code_keeps_the_password_of_the_sign_up_it_follows(
+    api_client, smtp_mailer, resent_after
+):
     signup(api_client, password="the squatter's passphrase")
-    with time_machine.travel(time.time() + 61, tick=False):
+    with time_machine.travel(time.time() + EXPIRED, tick=False):
         signup(api_client, password="the owner's own passphrase")
-    with time_machine.travel(time.time() + 122, tick=False):
+    with time_machine.travel(time.time() + EXPIRED + resent_after, tick=False):
         assert api_client.post(RESEND, {"email": "ada@example.com"}, format="json").status_code == (
             HTTPStatus.ACCEPTED
         )

@@ -38,8 +38,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--withdraw-old",
             action="store_true",
-            help="Also stop accepting every token the older keys signed, at once (a key "
-            "known to have leaked; implies --now). Clients refresh to get new tokens.",
+            help="Also unpublish the older keys, so that every token they signed is refused "
+            "(by each process within KEYHOUSE_KEYRING_TTL); for a key known to have leaked. "
+            "Implies --now. Clients refresh to get new tokens.",
         )
         parser.add_argument(
             "--if-missing",
