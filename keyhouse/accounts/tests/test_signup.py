@@ -138,6 +138,18 @@ def test_two_sign_ups_with_different_passwords_at_once_set_neither(api_client, s
     assert not User.objects.get().has_usable_password()
     assert not OneTimeCode.objects.exclude(password="").exists()  # no claimant's hash kept
 
+    with time_machine.travel(time.time() + 2 * LATER, tick=False):
+        api_client.post("/api/v1/auth/password/forgot", {"email": "ada@example.com"}, format="json")
+        reset = {
+            "email": "ada@example.com",
+            "code": code_in_mail(smtp_mailer.messages[-1]),
+            "new_password": "the owner's new passphrase",
+        }
+        assert api_client.post("/api/v1/auth/password/reset", reset, format="json").status_code == (
+            HTTPStatus.OK
+        )
+        assert login(api_client, "the owner's new passphrase").status_code == HTTPStatus.OK
+
 
 @pytest.mark.parametrize(
     "settings_override",
