@@ -19,6 +19,14 @@ from keyhouse.delivery.testing import (
 )
 
 
+def wait_until_sent(delivery: Delivery) -> None:
+    """Wait for the worker to record ``delivery`` as sent (or give up after a while)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while delivery.status != Delivery.Status.SENT and time.monotonic() < deadline:
+        time.sleep(0.1)
+        delivery.refresh_from_db()
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_celery_worker_delivers_a_queued_email(smtp_server, tmp_path):
@@ -34,10 +42,7 @@ def test_a_celery_worker_delivers_a_queued_email(smtp_server, tmp_path):
             context={"code": "042917", "expires_minutes": 10},
         )
         messages = smtp_server.wait_for_messages(1, timeout=WAIT_SECONDS)
-        deadline = time.monotonic() + WAIT_SECONDS
-        while delivery.status != Delivery.Status.SENT and time.monotonic() < deadline:
-            time.sleep(0.1)
-            delivery.refresh_from_db()
+        wait_until_sent(delivery)
 
     assert len(messages) == 1, log.read_text()
     assert "042917" in messages[0].get_body(("plain",)).get_content()
@@ -111,10 +116,7 @@ def test_a_delivery_cut_off_by_a_killed_worker_is_sent_by_the_next(smtp_server, 
         log = tmp_path / "b.log"
         with celery_worker(broker=broker, smtp_port=smtp_server.port, log=log):
             messages = smtp_server.wait_for_messages(1, timeout=WAIT_SECONDS)
-            deadline = time.monotonic() + WAIT_SECONDS
-            while delivery.status != Delivery.Status.SENT and time.monotonic() < deadline:
-                time.sleep(0.1)
-                delivery.refresh_from_db()
+            wait_until_sent(delivery)
 
     assert len(messages) == 1, log.read_text()
     assert "042917" in messages[0].get_body(("plain",)).get_content()
