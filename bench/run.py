@@ -773,12 +773,7 @@ def compare(config: Config, raw: Path, log: TextIO) -> dict[str, Any]:
         queries[app.name] = app.call("queries", scenarios=table, password=PASSWORD)
     versions = {app.name: app.call("versions") for app in apps}
     hashing = {app.name: app.call("hashing") for app in apps}
-    for app in apps:
-        app.server = start_server(app)
-    print(f"Servers up: Keyhouse on :{keyhouse.port}, reference on :{reference.port}", flush=True)
-    measured = alternate(apps, scenarios, config.rounds)
-    for app in apps:
-        stop_server(app.server)
+    measured = serve_and_alternate(apps, scenarios, config.rounds)
     return {
         "apps": {
             app.name: {
@@ -793,6 +788,19 @@ def compare(config: Config, raw: Path, log: TextIO) -> dict[str, Any]:
         "queries": queries,
         **measured,
     }
+
+
+def serve_and_alternate(apps: list[App], scenarios: list[Scenario], rounds: int) -> dict[str, Any]:
+    """Start each app's server, measure the scenarios alternating the apps, stop them."""
+    for app in apps:
+        app.server = start_server(app)
+    ports = ", ".join(f"{app.label} on :{app.port}" for app in apps)
+    print(f"Servers up: {ports}", flush=True)
+    try:
+        return alternate(apps, scenarios, rounds)
+    finally:
+        for app in apps:
+            stop_server(app.server)
 
 
 def scale(config: Config, raw: Path, log: TextIO) -> dict[str, Any]:
@@ -817,12 +825,8 @@ def scale(config: Config, raw: Path, log: TextIO) -> dict[str, Any]:
         print(f"Preparing {app.label} in PostgreSQL", flush=True)
         start_app(app, log)
         print(f"  ready in {app.setup_seconds:.0f} s", flush=True)
-    for app in apps:
-        app.server = start_server(app)
     scenarios = [SCENARIOS[name] for name in ("refresh", "login")]
-    measured = alternate(apps, scenarios, config.rounds)
-    for app in apps:
-        stop_server(app.server)
+    measured = serve_and_alternate(apps, scenarios, config.rounds)
     return {
         "apps": {
             app.name: {
