@@ -158,14 +158,14 @@ def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
     """
     now = timezone.now()
     with transaction.atomic():
-        token = (
-            RefreshToken.objects.select_for_update(of=("self",))
-            .select_related("session__user")
-            .filter(token_hash=_refresh_hash(refresh_token))
-            .first()
-        )
-        if token is None:
-            raise RefreshTokenInvalid
+        try:
+            token = (
+                RefreshToken.objects.select_for_update(of=("self",))
+                .select_related("session__user")
+                .get(token_hash=_refresh_hash(refresh_token))
+            )
+        except RefreshToken.DoesNotExist as exc:
+            raise RefreshTokenInvalid from exc
         session = token.session
         if session.revoked_at is not None or not session.user.is_active:
             raise SessionRevoked
