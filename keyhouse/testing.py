@@ -185,6 +185,11 @@ def code_in_mail(message: Any) -> str:
     return re.search(r"\b(\d{6})\b", message.get_body(("plain",)).get_content()).group(1)
 
 
+def code_in_sms(sms: Any) -> str:
+    """The 6-digit code in a text message sent through the fake Twilio."""
+    return re.search(r"\b(\d{6})\b", sms.body).group(1)
+
+
 def call_api(
     base: str,
     method: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from keyhouse.accounts.services.phone import phone_remove_before_address_proven
 from keyhouse.accounts.services.signin import password_failures_clear
 from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
@@ -43,7 +44,8 @@ def password_reset(*, email: str, code: str, new_password: str, client: ClientIn
 
     The password is checked against the policy before the code, so a refused password
     leaves the code usable for a second try. Receiving the code proves the address,
-    so an unverified address becomes verified.
+    so an unverified address becomes verified, and a phone number added before goes
+    (see ``phone_remove_before_address_proven``).
     """
     # Judged against the address only, registered or not: checking it against the
     # account's own details would answer differently for a registered address.
@@ -56,8 +58,11 @@ def password_reset(*, email: str, code: str, new_password: str, client: ClientIn
         if not user.is_active:
             raise CodeInvalid
         user.set_password(new_password)
-        user.email_verified_at = user.email_verified_at or timezone.now()
-        user.save(update_fields=["password", "email_verified_at"])
+        fields = ["password", "email_verified_at"]
+        if user.email_verified_at is None:
+            user.email_verified_at = timezone.now()
+            fields += phone_remove_before_address_proven(user=user, client=client)
+        user.save(update_fields=fields)
         session_revoke_all(user_id=user.pk, reason="password_reset", client=client)
         email_enqueue(to=user.email, template="password_changed", context={}, user=user)
         audit_record(type=AuditEvent.Type.PASSWORD_RESET, user_id=user.pk, client=client)

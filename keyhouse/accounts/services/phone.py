@@ -42,6 +42,27 @@ class PhoneUnchanged(KeyhouseError):
     message = _("This is already the account's phone number.")
 
 
+def phone_remove_before_address_proven(*, user: User, client: ClientInfo) -> list[str]:
+    """Remove the phone number of an account whose address is being proven for the first time.
+
+    Whoever registered the address first may have signed in before verifying (where that
+    is allowed) and added their own number to come back by SMS later. When the address's
+    owner takes the account over, that number goes with every session. Returns the user
+    fields changed, for the caller to save.
+    """
+    if not user.phone:
+        return []
+    user.phone = None
+    user.phone_verified_at = None
+    audit_record(
+        type=AuditEvent.Type.PHONE_CHANGED,
+        user_id=user.pk,
+        client=client,
+        detail={"removed": "address_claimed"},
+    )
+    return ["phone", "phone_verified_at"]
+
+
 def _user_by_phone(phone: str, *, lock: bool = False) -> User | None:
     users = User.objects.select_for_update() if lock else User.objects
     return users.filter(phone=phone).first()

@@ -7,12 +7,14 @@ message saying someone tried to sign up with it, instead of a code.
 
 Until an address is verified, nobody has proven it is theirs, so a repeated sign-up
 changes nothing on the account: the password it brings travels with its code and
-becomes the account's password only when that code verifies the address. Whoever
-registered the address first, perhaps to hijack it later, loses their password the
-moment its owner signs up and verifies. While an earlier sign-up's code is still live,
-a sign-up with another password means two people may be claiming the address at once;
-its code then carries no usable password at all, so whoever verifies is signed in and
-chooses a password through a reset, on nobody else's word.
+becomes the account's password only when that code verifies the address. A sign-up
+with the password the address was registered with (or last claimed with) carries it.
+A sign-up with another password means two people may be claiming the address, and
+nothing tells which sign-up was its owner's, however long ago the other one came: its
+code then carries no usable password at all, so whoever verifies is signed in and
+chooses a password through a reset, on nobody else's word. Verifying with a repeated
+sign-up's code ends every earlier session and removes a phone number added before, so
+whoever registered the address first keeps no way back in.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from django.contrib.auth.hashers import check_password, is_password_usable, make
 from django.db import transaction
 from django.utils import timezone
 
+from keyhouse.accounts.services.phone import phone_remove_before_address_proven
 from keyhouse.accounts.services.signin import password_failures_clear
 from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
@@ -52,9 +55,7 @@ def _verification_code_send(*, user: User, client: ClientInfo, password: str = "
 def _claimed_password(*, user: User, password: str) -> str:
     """The password hash that a repeated sign-up's code carries (one hash's work, always)."""
     pending = code_pending(purpose=Purpose.VERIFY_EMAIL, user_id=user.pk)
-    if pending is None or pending.expires_at <= timezone.now():
-        return make_password(password)
-    claimed = pending.password or user.password
+    claimed = (pending.password if pending else "") or user.password
     if not is_password_usable(claimed):
         make_password(password)  # the same work as the other paths
         return claimed
@@ -124,6 +125,7 @@ def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
                 fields.append("password")
                 OneTimeCode.objects.filter(pk=record.pk).update(password="")  # used: forget it
                 session_revoke_all(user_id=user.pk, reason="password_set", client=client)
+                fields += phone_remove_before_address_proven(user=user, client=client)
                 password_failures_clear(account=user.email)
             user.save(update_fields=fields)
             audit_record(type=AuditEvent.Type.EMAIL_VERIFIED, user_id=user.pk, client=client)

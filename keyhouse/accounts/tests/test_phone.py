@@ -17,7 +17,7 @@ from keyhouse.codes.models import OneTimeCode
 from keyhouse.conftest import CLIENT
 from keyhouse.delivery.models import Delivery
 from keyhouse.delivery.tests.fake_twilio import MESSAGES_URL, form, message
-from keyhouse.testing import headers_but_request_id
+from keyhouse.testing import code_in_sms, headers_but_request_id
 from keyhouse.tokens.models import LoginSession
 from keyhouse.users.models import User
 
@@ -26,10 +26,6 @@ VERIFY = "/api/v1/auth/phone/verify"
 NUMBER = "+14155550100"
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def code_in(sms) -> str:
-    return re.search(r"\b(\d{6})\b", sms.body).group(1)
 
 
 def send(api_client, phone=NUMBER):
@@ -44,7 +40,7 @@ def test_a_new_number_signs_up_and_in_with_an_sms_code(api_client, sms_outbox):
     assert send(api_client, "+1 (415) 555-0100").status_code == HTTPStatus.ACCEPTED
     (sms,) = sms_outbox
     assert sms.to == NUMBER
-    response = verify(api_client, code_in(sms))
+    response = verify(api_client, code_in_sms(sms))
     assert response.status_code == HTTPStatus.OK, response.content
     body = response.json()
     assert body["user"]["phone"] == NUMBER
@@ -60,7 +56,7 @@ def test_a_new_number_signs_up_and_in_with_an_sms_code(api_client, sms_outbox):
 def test_a_registered_number_signs_in_to_its_account(api_client, sms_outbox, verified_user):
     User.objects.filter(pk=verified_user.pk).update(phone=NUMBER)
     send(api_client)
-    response = verify(api_client, code_in(sms_outbox[0]))
+    response = verify(api_client, code_in_sms(sms_outbox[0]))
     assert response.json()["user"]["id"] == str(verified_user.pk)
     assert User.objects.count() == 1
 
@@ -153,7 +149,7 @@ def test_one_client_gets_at_most_twenty_codes_an_hour(api_client, sms_outbox):
 
 def test_a_wrong_code_signs_nobody_in(api_client, sms_outbox):
     send(api_client)
-    wrong = f"{(int(code_in(sms_outbox[0])) + 1) % 1_000_000:06d}"
+    wrong = f"{(int(code_in_sms(sms_outbox[0])) + 1) % 1_000_000:06d}"
     response = verify(api_client, wrong)
     assert response.json() == {
         "type": "about:blank",
@@ -209,7 +205,7 @@ def test_adding_a_phone_sets_it_verified(auth_client, sms_outbox, verified_user)
     response = auth_client.post("/api/v1/me/phone", {"phone": NUMBER}, format="json")
     assert response.status_code == HTTPStatus.ACCEPTED
     done = auth_client.post(
-        "/api/v1/me/phone/verify", {"code": code_in(sms_outbox[0])}, format="json"
+        "/api/v1/me/phone/verify", {"code": code_in_sms(sms_outbox[0])}, format="json"
     )
     assert done.status_code == HTTPStatus.OK, done.content
     assert done.json()["phone"] == NUMBER
@@ -221,7 +217,7 @@ def test_adding_a_phone_sets_it_verified(auth_client, sms_outbox, verified_user)
 
 def test_a_wrong_code_for_the_new_phone_tells_the_tries_left(auth_client, sms_outbox):
     auth_client.post("/api/v1/me/phone", {"phone": NUMBER}, format="json")
-    wrong = f"{(int(code_in(sms_outbox[0])) + 1) % 1_000_000:06d}"
+    wrong = f"{(int(code_in_sms(sms_outbox[0])) + 1) % 1_000_000:06d}"
     response = auth_client.post("/api/v1/me/phone/verify", {"code": wrong}, format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert (response.json()["code"], response.json()["tries_left"]) == ("code_invalid", 4)
@@ -244,7 +240,7 @@ def test_a_number_verified_by_another_account_is_a_409(auth_client, sms_outbox):
     auth_client.post("/api/v1/me/phone", {"phone": NUMBER}, format="json")
     User.objects.create_user(None, phone=NUMBER)
     response = auth_client.post(
-        "/api/v1/me/phone/verify", {"code": code_in(sms_outbox[0])}, format="json"
+        "/api/v1/me/phone/verify", {"code": code_in_sms(sms_outbox[0])}, format="json"
     )
     assert response.status_code == HTTPStatus.CONFLICT
     assert response.json()["code"] == "phone_taken"
@@ -266,7 +262,7 @@ def test_a_phone_code_reauthenticates(tokens, sms_outbox, api_client):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.access_token}")
     response = client.post(
-        "/api/v1/auth/reauthenticate", {"code": code_in(sms_outbox[0])}, format="json"
+        "/api/v1/auth/reauthenticate", {"code": code_in_sms(sms_outbox[0])}, format="json"
     )
     assert response.status_code == HTTPStatus.NO_CONTENT
 

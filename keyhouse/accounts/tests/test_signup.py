@@ -17,13 +17,14 @@ from keyhouse.audit.models import AuditEvent
 from keyhouse.codes.models import OneTimeCode
 from keyhouse.conftest import CLIENT
 from keyhouse.delivery.models import Delivery
-from keyhouse.testing import at_once, code_in_mail, headers_but_request_id
+from keyhouse.testing import at_once, code_in_mail, code_in_sms, headers_but_request_id
 from keyhouse.users.models import User
 
 SIGNUP = "/api/v1/auth/signup"
 VERIFY = "/api/v1/auth/email/verify"
 RESEND = "/api/v1/auth/email/resend"
 PASSPHRASE = "a long and unusual passphrase"
+SQUATTER_PHONE = "+14155550100"
 # 250 characters as sent; 274 once its domain is IDNA-encoded, past the limit of 254.
 _IDN_DOMAIN = ".".join(["ü" * 40] * 4) + ".de"
 LONG_ONCE_ENCODED = "a" * (250 - len(_IDN_DOMAIN) - 1) + "@" + _IDN_DOMAIN
@@ -43,6 +44,37 @@ def verify(api_client, code, email="ada@example.com", **extra):
 def login(api_client, password, email="ada@example.com"):
     return api_client.post(
         "/api/v1/auth/login", {"email": email, "password": password}, format="json"
+    )
+
+
+def forgot_and_reset(api_client, smtp_mailer, new_password):
+    api_client.post("/api/v1/auth/password/forgot", {"email": "ada@example.com"}, format="json")
+    reset = {
+        "email": "ada@example.com",
+        "code": code_in_mail(smtp_mailer.messages[-1]),
+        "new_password": new_password,
+    }
+    return api_client.post("/api/v1/auth/password/reset", reset, format="json")
+
+
+def phone_added(api_client, session, sms_outbox, phone=SQUATTER_PHONE):
+    """Add and verify a phone number in a session, as a signed-in user would."""
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {session['access_token']}"}
+    api_client.post("/api/v1/me/phone", {"phone": phone}, format="json", **bearer)
+    confirmed = api_client.post(
+        "/api/v1/me/phone/verify", {"code": code_in_sms(sms_outbox[-1])}, format="json", **bearer
+    )
+    assert confirmed.status_code == HTTPStatus.OK, confirmed.content
+
+
+def phone_sign_in(api_client, sms_outbox, phone=SQUATTER_PHONE):
+    api_client.post("/api/v1/auth/phone/send-code", {"phone": phone}, format="json")
+    if not sms_outbox:
+        return None
+    return api_client.post(
+        "/api/v1/auth/phone/verify",
+        {"phone": phone, "code": code_in_sms(sms_outbox[-1])},
+        format="json",
     )
 
 
@@ -139,15 +171,9 @@ def test_two_sign_ups_with_different_passwords_at_once_set_neither(api_client, s
     assert not OneTimeCode.objects.exclude(password="").exists()  # no claimant's hash kept
 
     with time_machine.travel(time.time() + 2 * LATER, tick=False):
-        api_client.post("/api/v1/auth/password/forgot", {"email": "ada@example.com"}, format="json")
-        reset = {
-            "email": "ada@example.com",
-            "code": code_in_mail(smtp_mailer.messages[-1]),
-            "new_password": "the owner's new passphrase",
-        }
-        assert api_client.post("/api/v1/auth/password/reset", reset, format="json").status_code == (
-            HTTPStatus.OK
-        )
+        assert forgot_and_reset(
+            api_client, smtp_mailer, "the owner's new passphrase"
+        ).status_code == (HTTPStatus.OK)
         assert login(api_client, "the owner's new passphrase").status_code == HTTPStatus.OK
 
 
@@ -157,23 +183,32 @@ def test_two_sign_ups_with_different_passwords_at_once_set_neither(api_client, s
     ids=["login-needs-verified-email", "unverified-login-allowed"],
 )
 def test_an_address_registered_by_someone_else_cannot_be_hijacked(
-    api_client, smtp_mailer, settings, settings_override
+    api_client, smtp_mailer, sms_outbox, settings, settings_override
 ):
+    """Someone registers the owner's address first, and where sign-in before verifying
+    is allowed, signs in and adds their own phone. Long after, the owner signs up and
+    verifies: the squatter's password, sessions and phone are gone, and the owner sets
+    a password of their own by reset."""
     for name, value in settings_override.items():
         setattr(settings, name, value)
     signup(api_client, password="the squatter's passphrase")
     squatter_session = None
     if not settings.KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL:
         squatter_session = login(api_client, "the squatter's passphrase").json()
+        phone_added(api_client, squatter_session, sms_outbox)
     with time_machine.travel(time.time() + EXPIRED, tick=False):
         signup(api_client, password="the owner's own passphrase")
         owner_code = code_in_mail(smtp_mailer.messages[-1])
         assert verify(api_client, owner_code).status_code == HTTPStatus.OK
 
-        assert login(api_client, "the squatter's passphrase").json()["code"] == (
-            "invalid_credentials"
-        )
-        assert login(api_client, "the owner's own passphrase").status_code == HTTPStatus.OK
+        for password in ("the squatter's passphrase", "the owner's own passphrase"):
+            assert login(api_client, password).json()["code"] == "invalid_credentials"
+        user = User.objects.get()
+        assert user.phone is None
+        assert user.phone_verified_at is None
+        sms_outbox.clear()
+        by_phone = phone_sign_in(APIClient(), sms_outbox)
+        assert by_phone is None or by_phone.json().get("user", {}).get("id") != str(user.pk)
         if squatter_session is not None:
             refreshed = api_client.post(
                 "/api/v1/auth/token/refresh",
@@ -181,13 +216,41 @@ def test_an_address_registered_by_someone_else_cannot_be_hijacked(
                 format="json",
             )
             assert refreshed.status_code == HTTPStatus.UNAUTHORIZED
+        assert forgot_and_reset(
+            api_client, smtp_mailer, "the owner's new passphrase"
+        ).status_code == (HTTPStatus.OK)
+        assert login(api_client, "the owner's new passphrase").status_code == HTTPStatus.OK
+
+
+@pytest.mark.parametrize("owner_step", ["verifies-the-newest-code", "asks-for-a-resend"])
+def test_a_sign_up_after_the_owners_code_expired_cannot_take_the_account(
+    api_client, smtp_mailer, owner_step
+):
+    """The owner signs up and lets the code lapse; someone else then signs up with their
+    own password. Whatever code the owner enters next, nobody's password is set by it."""
+    signup(api_client, password="the owner's own passphrase")
+    with time_machine.travel(time.time() + EXPIRED, tick=False):
+        signup(APIClient(), password="the squatter's passphrase")
+    with time_machine.travel(time.time() + EXPIRED + LATER, tick=False):
+        if owner_step == "asks-for-a-resend":
+            resent = api_client.post(RESEND, {"email": "ada@example.com"}, format="json")
+            assert resent.status_code == HTTPStatus.ACCEPTED
+        assert verify(api_client, code_in_mail(smtp_mailer.messages[-1])).status_code == (
+            HTTPStatus.OK
+        )
+        assert login(APIClient(), "the squatter's passphrase").json()["code"] == (
+            "invalid_credentials"
+        )
+    assert not User.objects.get().has_usable_password()
 
 
 @pytest.mark.parametrize("resent_after", [LATER, EXPIRED], ids=["code-live", "code-expired"])
 def test_a_resent_code_keeps_the_password_of_the_sign_up_it_follows(
     api_client, smtp_mailer, resent_after
 ):
-    signup(api_client, password="the squatter's passphrase")
+    """The owner signs up, lets the code lapse, signs up again with the same password
+    and asks for a resend: the resent code sets that password."""
+    signup(api_client, password="the owner's own passphrase")
     with time_machine.travel(time.time() + EXPIRED, tick=False):
         signup(api_client, password="the owner's own passphrase")
     with time_machine.travel(time.time() + EXPIRED + resent_after, tick=False):
@@ -197,7 +260,7 @@ def test_a_resent_code_keeps_the_password_of_the_sign_up_it_follows(
         assert verify(api_client, code_in_mail(smtp_mailer.messages[-1])).status_code == (
             HTTPStatus.OK
         )
-    assert User.objects.get().check_password("the owner's own passphrase")
+        assert login(api_client, "the owner's own passphrase").status_code == HTTPStatus.OK
 
 
 def test_login_before_verifying_is_refused(api_client, smtp_mailer):
