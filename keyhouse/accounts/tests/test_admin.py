@@ -42,6 +42,22 @@ def test_sign_out_everywhere_ends_every_session_at_once(admin_client, tokens):
         assert client.get("/api/v1/me").json()["code"] == "session_revoked"
 
 
+@pytest.mark.parametrize("how", ["delete-page", "delete-action"])
+def test_the_admin_cannot_delete_a_user_with_sessions(admin_client, tokens, how):
+    """Sessions are read-only in the admin, so a user who has any cannot be deleted there
+    (an operator deactivates instead): no deletion leaves their access tokens working."""
+    user_id = tokens.user.pk
+    if how == "delete-page":
+        response = admin_client.post(f"/admin/users/user/{quote(user_id)}/delete/", {"post": "yes"})
+    else:
+        response = admin_client.post(
+            "/admin/users/user/",
+            {"action": "delete_selected", "_selected_action": [str(user_id)], "post": "yes"},
+        )
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert LoginSession.objects.filter(user_id=user_id, revoked_at__isnull=True).exists()
+
+
 def test_session_list_action_signs_out_selected_sessions(admin_client, tokens):
     other = session_start(user=tokens.user, amr=["pwd"], client=CLIENT)
     admin_client.post(
