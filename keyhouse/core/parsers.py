@@ -20,6 +20,8 @@ class JSONParser(parsers.JSONParser):
 
     DRF reads the request stream directly, which bypasses Django's own size check,
     so the limit is applied here while reading, whatever Content-Length claims.
+    Nesting deeper than the interpreter's recursion limit is malformed input too:
+    DRF's parser turns only ValueError into a parse error, not RecursionError.
     """
 
     def parse(
@@ -32,4 +34,7 @@ class JSONParser(parsers.JSONParser):
         raw = stream.read(limit + 1)
         if len(raw) > limit:
             raise PayloadTooLarge
-        return super().parse(io.BytesIO(raw), media_type, parser_context)
+        try:
+            return super().parse(io.BytesIO(raw), media_type, parser_context)
+        except RecursionError as exc:
+            raise exceptions.ParseError(_("JSON parse error - nested too deeply.")) from exc

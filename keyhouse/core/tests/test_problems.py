@@ -30,6 +30,12 @@ def test_malformed_json_is_a_parse_error(api_client):
     assert_problem(response, HTTPStatus.BAD_REQUEST, "parse_error")
 
 
+@pytest.mark.parametrize("body", [b"[" * 2000 + b"]" * 2000, b'{"a": ' * 2000 + b"1" + b"}" * 2000])
+def test_deeply_nested_json_is_a_parse_error(api_client, body):
+    response = api_client.post("/api/v1/auth/signup", body, content_type="application/json")
+    assert_problem(response, HTTPStatus.BAD_REQUEST, "parse_error")
+
+
 def test_body_over_one_mebibyte_is_refused(api_client):
     body = json.dumps({"email": "a@example.com", "pad": "x" * (1024 * 1024)})
     response = api_client.post("/echo", body, content_type="application/json")
