@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+import json
+import re
 from http import HTTPStatus
 from typing import IO, Any
 
@@ -8,11 +10,24 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, parsers
 
+# A \u escape of a UTF-16 surrogate (D800-DFFF), the only way JSON text can spell one.
+_SURROGATE_ESCAPE = re.compile(r"\\ud[89a-f]", re.IGNORECASE)
+
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     default_detail = _("The request body is too large.")
     default_code = "payload_too_large"
+
+
+def _is_unicode(data: Any) -> bool:
+    """Say whether every string in parsed JSON is valid Unicode: an escaped surrogate
+    without its pair parses to a lone code point that UTF-8 cannot encode."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class JSONParser(parsers.JSONParser):
@@ -22,6 +37,9 @@ class JSONParser(parsers.JSONParser):
     so the limit is applied here while reading, whatever Content-Length claims.
     Nesting deeper than the interpreter's recursion limit is malformed input too:
     DRF's parser turns only ValueError into a parse error, not RecursionError.
+    So is a lone surrogate ("\\ud800"), which would fail wherever the string went next
+    (an error message echoing it, a rate-limit key hashing it); only a body with a
+    surrogate escape has its strings checked, so the common case stays cheap.
     """
 
     def parse(
@@ -35,6 +53,11 @@ class JSONParser(parsers.JSONParser):
         if len(raw) > limit:
             raise PayloadTooLarge
         try:
-            return super().parse(io.BytesIO(raw), media_type, parser_context)
+            data = super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError as exc:
             raise exceptions.ParseError(_("JSON parse error - nested too deeply.")) from exc
+        # Searched once decoded, as DRF decoded it: in UTF-16 the escape is other bytes.
+        text = raw.decode(parsers.get_encoding(parser_context or {}))
+        if _SURROGATE_ESCAPE.search(text) and not _is_unicode(data):
+            raise exceptions.ParseError(_("JSON parse error - a string is not valid Unicode."))
+        return data

@@ -64,6 +64,17 @@ def test_a_target_rule_still_limits_login_per_email_when_configured(api_client, 
     assert statuses[-1] == HTTPStatus.TOO_MANY_REQUESTS
 
 
+def test_a_target_rule_never_sees_an_address_that_is_not_unicode(api_client, settings):
+    settings.KEYHOUSE_RATE_LIMITS = {
+        **settings.KEYHOUSE_RATE_LIMITS,
+        "login": "30/m/ip,10/m/target",
+    }
+    body = r'{"email": "\ud800", "password": "x"}'
+    response = api_client.post(LOGIN, body, content_type="application/json")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "parse_error"
+
+
 def test_failed_logins_block_the_account_from_that_ip_only(api_client, verified_user, password):
     for _ in range(5):
         assert login(api_client, verified_user.email, "wrong").status_code == 401

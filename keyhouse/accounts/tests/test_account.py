@@ -44,6 +44,13 @@ def test_profile_is_read_and_updated(auth_client):
     assert AuditEvent.objects.filter(type=AuditEvent.Type.PROFILE_UPDATED).exists()
 
 
+def test_a_display_name_may_carry_an_escaped_emoji(auth_client):
+    body = r'{"display_name": "Ada \ud83d\ude00"}'
+    response = auth_client.patch("/api/v1/me", body, content_type="application/json")
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["display_name"] == "Ada \N{GRINNING FACE}"
+
+
 def test_profile_update_refuses_bad_input(auth_client):
     for body in ({"display_name": "x" * 151}, {"display_name": 7}, {}):
         response = auth_client.patch("/api/v1/me", body, format="json")

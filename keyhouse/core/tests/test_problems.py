@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import io
 import json
 from http import HTTPStatus
 
 import pytest
+
+from keyhouse.core.parsers import JSONParser
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("keyhouse.core.tests.urls")]
 
@@ -34,6 +37,31 @@ def test_malformed_json_is_a_parse_error(api_client):
 def test_deeply_nested_json_is_a_parse_error(api_client, body):
     response = api_client.post("/api/v1/auth/signup", body, content_type="application/json")
     assert_problem(response, HTTPStatus.BAD_REQUEST, "parse_error")
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/api/v1/auth/token/refresh", "refresh_token_transport"), ("/api/v1/auth/logout", "scope")],
+)
+@pytest.mark.parametrize("escapes", [r"\ud800", r"\uDFFF", r"\udc00\ud800", r"x\uD83D"])
+@pytest.mark.parametrize("charset", ["utf-8", "utf-16"])
+def test_a_string_that_is_not_unicode_is_a_parse_error(auth_client, path, field, escapes, charset):
+    body = f'{{"{field}": "{escapes}"}}'.encode(charset)
+    response = auth_client.post(path, body, content_type=f"application/json; charset={charset}")
+    assert_problem(response, HTTPStatus.BAD_REQUEST, "parse_error")
+
+
+@pytest.mark.parametrize(
+    ("escapes", "text"),
+    [
+        (r"\ud83d\ude00", "\N{GRINNING FACE}"),
+        (r"\uD83D\uDE00", "\N{GRINNING FACE}"),
+        (r"\\ud800", r"\ud800"),  # an escaped backslash, then plain text
+    ],
+)
+def test_escaped_surrogate_pairs_and_backslashes_parse(escapes, text):
+    parsed = JSONParser().parse(io.BytesIO(f'{{"name": "{escapes}"}}'.encode()))
+    assert parsed == {"name": text}
 
 
 def test_body_over_one_mebibyte_is_refused(api_client):
