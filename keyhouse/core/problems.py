@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
@@ -104,8 +106,20 @@ def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
     return None
 
 
+def _render_as_json(request: Request | None) -> None:
+    """Have the view render its problem as JSON, whatever it negotiated for success.
+
+    DRF's finalize_response hands every response the renderer negotiated for the
+    request, and some views render only YAML (the schema) or HTML (the docs).
+    """
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: every exception raised in a view becomes a problem."""
+    _render_as_json(context.get("request"))
     if isinstance(exc, KeyhouseError):
         set_rollback()
         if exc.status == HTTPStatus.TOO_MANY_REQUESTS:

@@ -79,6 +79,35 @@ def test_docs_page_loads_its_assets_from_this_server(client):
     assert asset.status_code == HTTPStatus.OK
 
 
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
+def test_schema_and_docs_are_public_even_to_a_stale_bearer_token(client, path):
+    response = client.get(path, HTTP_AUTHORIZATION="Bearer expired-or-forged")
+    assert response.status_code == HTTPStatus.OK
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status", "code"),
+    [
+        ("post", "/api/schema/", {}, HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed"),
+        ("post", "/api/docs/", {}, HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (
+            "get",
+            "/api/schema/",
+            {"HTTP_ACCEPT": "text/html"},
+            HTTPStatus.NOT_ACCEPTABLE,
+            "not_acceptable",
+        ),
+        ("get", "/api/schema/?format=xml", {}, HTTPStatus.NOT_FOUND, "not_found"),
+        ("get", "/api/docs/?format=xml", {}, HTTPStatus.NOT_FOUND, "not_found"),
+    ],
+)
+def test_schema_and_docs_errors_are_json_problems(client, method, path, headers, status, code):
+    response = getattr(client, method)(path, **headers)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/problem+json"
+    assert json.loads(response.content)["code"] == code
+
+
 def test_admin_requires_a_staff_login(client):
     response = client.get("/admin/")
     assert response.status_code == HTTPStatus.FOUND
