@@ -11,7 +11,13 @@ from keyhouse.tokens.views import JwksApi, OpenIdConfigurationApi
 urlpatterns = [
     path("api/v1/", include("config.api_v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The docs page renders only HTML and has no template for DRF's OPTIONS metadata,
+    # so it answers GET and HEAD alone; OPTIONS is a 405 problem, not a 500.
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", http_method_names=["get", "head"]),
+        name="docs",
+    ),
     re_path(r"^api/", ApiNotFoundApi.as_view()),
     path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path(

@@ -108,6 +108,14 @@ def test_schema_and_docs_errors_are_json_problems(client, method, path, headers,
     assert json.loads(response.content)["code"] == code
 
 
+def test_docs_page_refuses_options_with_a_problem(client):
+    response = client.options("/api/docs/")
+    assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    assert response["Content-Type"] == "application/problem+json"
+    assert response["Allow"] == "GET, HEAD"
+    assert json.loads(response.content)["code"] == "method_not_allowed"
+
+
 def test_admin_requires_a_staff_login(client):
     response = client.get("/admin/")
     assert response.status_code == HTTPStatus.FOUND
