@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from keyhouse.core.fields import OneTimeCodeField, StrictCharField
 from keyhouse.tokens.serializers import TokenTransportInputSerializer
-from keyhouse.users.managers import normalize_email
+from keyhouse.users.managers import normalize_email, validate_email_domain
 from keyhouse.users.models import User
 from keyhouse.users.services import user_password_validate
 
@@ -16,10 +16,11 @@ EMAIL_MAX_LENGTH = 254  # RFC 5321's limit on a path, as User.email
 
 class AddressField(serializers.EmailField):
     """An email address, normalised as stored, and within the limit once normalised
-    (an internationalised domain grows when it is IDNA-encoded)."""
+    (an internationalised domain grows when it is IDNA-encoded); like User.email, it
+    refuses a domain IDNA cannot encode, which no mail could reach."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=EMAIL_MAX_LENGTH, **kwargs)
+        super().__init__(max_length=EMAIL_MAX_LENGTH, validators=[validate_email_domain], **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         email = normalize_email(super().to_internal_value(data))

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
-from keyhouse.users.managers import UserManager
+from keyhouse.users.managers import UserManager, validate_email_domain
 
 # Lets queries say email__lower=..., which uses the case-insensitive unique index.
 models.EmailField.register_lookup(Lower)
@@ -25,6 +25,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         max_length=254,
         blank=True,
         help_text=_("Empty for accounts that signed up by phone."),
+        validators=[validate_email_domain],
     )
     phone = PhoneNumberField(_("phone number"), blank=True, null=True, unique=True)
     email_verified_at = models.DateTimeField(_("email verified at"), blank=True, null=True)

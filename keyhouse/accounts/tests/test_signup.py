@@ -28,6 +28,8 @@ SQUATTER_PHONE = "+14155550100"
 # 250 characters as sent; 274 once its domain is IDNA-encoded, past the limit of 254.
 _IDN_DOMAIN = ".".join(["ü" * 40] * 4) + ".de"
 LONG_ONCE_ENCODED = "a" * (250 - len(_IDN_DOMAIN) - 1) + "@" + _IDN_DOMAIN
+# A first label of 63 characters, 69 once IDNA-encoded: past DNS's 63, so no mail reaches it.
+UNENCODABLE = "a@" + "ß" * 63 + ".de"
 
 # Real commits, so that mail queued "on commit" is sent as in production.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -358,6 +360,7 @@ def test_resend_is_capped_per_address(api_client, smtp_mailer):
         ({"email": "ada\x00@example.com", "password": PASSPHRASE}, "email"),
         ({"email": "a" * 250 + "@example.com", "password": PASSPHRASE}, "email"),
         ({"email": LONG_ONCE_ENCODED, "password": PASSPHRASE}, "email"),
+        ({"email": UNENCODABLE, "password": PASSPHRASE}, "email"),
         ({"email": "ada@example.com"}, "password"),
         ({"email": "ada@example.com", "password": None}, "password"),
         ({"email": "ada@example.com", "password": 1234567890}, "password"),

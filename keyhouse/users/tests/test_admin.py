@@ -62,6 +62,21 @@ def test_admin_adds_a_user_with_a_password(admin_client):
     assert user.check_password("a fine long passphrase")
 
 
+def test_admin_refuses_an_address_whose_domain_idna_cannot_encode(admin_client):
+    response = admin_client.post(
+        "/admin/users/user/add/",
+        {
+            "email": "new@" + "ß" * 63 + ".de",
+            "usable_password": "true",
+            "password1": "a fine long passphrase",
+            "password2": "a fine long passphrase",
+        },
+    )
+    assert response.status_code == HTTPStatus.OK
+    assert response.context["adminform"].form.errors["email"]
+    assert not User.objects.exclude(is_superuser=True).exists()
+
+
 def test_admin_sets_a_password_through_the_password_form(admin_client):
     user = UserFactory()
     response = admin_client.post(

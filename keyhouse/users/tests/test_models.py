@@ -29,6 +29,20 @@ def test_normalize_email_trims_and_encodes_the_domain(raw, normalized):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("email", ["a@" + "ß" * 63 + ".de", "a@xn--zz.example"])
+def test_an_address_whose_domain_idna_cannot_encode_fails_validation(email):
+    with pytest.raises(ValidationError) as info:
+        UserFactory.build(email=email).full_clean()
+    assert info.value.error_dict["email"][0].code == "invalid"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("email", ["ada@bücher.example", "ada@[192.0.2.1]", "ada@localhost"])
+def test_an_encodable_domain_or_an_address_literal_passes_validation(email):
+    UserFactory.build(email=email).full_clean()
+
+
+@pytest.mark.django_db
 def test_create_user_stores_a_normalised_email_and_hashed_password(password):
     user = User.objects.create_user(" Ada@Example.COM ", password)
     user.refresh_from_db()
@@ -108,6 +122,15 @@ def test_createsuperuser_refuses_an_address_taken_in_another_case(monkeypatch, p
     with pytest.raises(CommandError, match="already taken"):
         call_command("createsuperuser", "--noinput", verbosity=0)
     assert User.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_createsuperuser_refuses_an_address_whose_domain_idna_cannot_encode(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "ops@" + "ß" * 63 + ".de")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long operator passphrase")
+    with pytest.raises(CommandError, match="its domain cannot be encoded"):
+        call_command("createsuperuser", "--noinput", verbosity=0)
+    assert not User.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
