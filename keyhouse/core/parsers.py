@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import re
@@ -10,8 +11,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, parsers
 
-# A \u escape of a UTF-16 surrogate (D800-DFFF), the only way JSON text can spell one.
-_SURROGATE_ESCAPE = re.compile(r"\\ud[89a-f]", re.IGNORECASE)
+# A \u escape of a UTF-16 surrogate (D800-DFFF), as it reads in UTF-8 JSON text.
+_SURROGATE_ESCAPE = re.compile(rb"\\ud[89a-f]", re.IGNORECASE)
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -38,8 +39,9 @@ class JSONParser(parsers.JSONParser):
     Nesting deeper than the interpreter's recursion limit is malformed input too:
     DRF's parser turns only ValueError into a parse error, not RecursionError.
     So is a lone surrogate ("\\ud800"), which would fail wherever the string went next
-    (an error message echoing it, a rate-limit key hashing it); only a body with a
-    surrogate escape has its strings checked, so the common case stays cheap.
+    (an error message echoing it, a rate-limit key hashing it); only a UTF-8 body with
+    a surrogate escape, or a body in another charset, has its strings checked, so the
+    common case stays cheap.
     """
 
     def parse(
@@ -56,8 +58,10 @@ class JSONParser(parsers.JSONParser):
             data = super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError as exc:
             raise exceptions.ParseError(_("JSON parse error - nested too deeply.")) from exc
-        # Searched once decoded, as DRF decoded it: in UTF-16 the escape is other bytes.
-        text = raw.decode(parsers.get_encoding(parser_context or {}))
-        if _SURROGATE_ESCAPE.search(text) and not _is_unicode(data):
+        # In UTF-8, JSON can spell a lone surrogate only as an escape, so a body without
+        # one needs no check; in any other charset (UTF-16, or unicode_escape, which
+        # decodes escapes itself) the strings are always checked.
+        encoding = codecs.lookup(parsers.get_encoding(parser_context or {})).name
+        if (encoding != "utf-8" or _SURROGATE_ESCAPE.search(raw)) and not _is_unicode(data):
             raise exceptions.ParseError(_("JSON parse error - a string is not valid Unicode."))
         return data

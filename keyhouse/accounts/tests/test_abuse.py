@@ -64,13 +64,24 @@ def test_a_target_rule_still_limits_login_per_email_when_configured(api_client, 
     assert statuses[-1] == HTTPStatus.TOO_MANY_REQUESTS
 
 
-def test_a_target_rule_never_sees_an_address_that_is_not_unicode(api_client, settings):
+@pytest.mark.parametrize(
+    ("charset", "body"),
+    [
+        ("utf-8", rb'{"email": "\ud800", "password": "x"}'),
+        # Charsets whose decoding turns an escape, or its own spelling, into the surrogate.
+        ("unicode_escape", rb'{"email": "\ud800", "password": "x"}'),
+        ("raw_unicode_escape", rb'{"email": "\ud800", "password": "x"}'),
+        ("utf-7", b'{"email": "+2AA-", "password": "x"}'),
+    ],
+)
+def test_a_target_rule_never_sees_an_address_that_is_not_unicode(
+    api_client, settings, charset, body
+):
     settings.KEYHOUSE_RATE_LIMITS = {
         **settings.KEYHOUSE_RATE_LIMITS,
         "login": "30/m/ip,10/m/target",
     }
-    body = r'{"email": "\ud800", "password": "x"}'
-    response = api_client.post(LOGIN, body, content_type="application/json")
+    response = api_client.post(LOGIN, body, content_type=f"application/json; charset={charset}")
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["code"] == "parse_error"
 
