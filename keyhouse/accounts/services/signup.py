@@ -6,20 +6,18 @@ limits on messages to that address. An address that is already verified gets a
 message saying someone tried to sign up with it, instead of a code.
 
 Until an address is verified, nobody has proven it is theirs, so a repeated sign-up
-changes nothing on the account: the password it brings travels with its code and
-becomes the account's password only when that code verifies the address. A sign-up
-with the password the address was registered with (or last claimed with) carries it.
-A sign-up with another password means two people may be claiming the address, and
-nothing tells which sign-up was its owner's, however long ago the other one came: its
-code then carries no usable password at all, so whoever verifies is signed in and
-chooses a password through a reset, on nobody else's word. Verifying with a repeated
-sign-up's code ends every earlier session and removes a phone number added before, so
-whoever registered the address first keeps no way back in.
+changes nothing on the account. With the password the address was registered with, it
+just sends a new code. With another password it may be the owner's or someone else's,
+however long after the first one it comes, and nothing tells which: the address is
+then contested, and its code (and every code after it) carries no usable password.
+Whoever verifies with such a code is signed in without a password and chooses one
+through a reset, on nobody else's word; every earlier session ends and a phone number
+added before is removed, so whoever registered the address first keeps no way back in.
 """
 
 from __future__ import annotations
 
-from django.contrib.auth.hashers import check_password, is_password_usable, make_password
+from django.contrib.auth.hashers import check_password, get_hasher, identify_hasher, make_password
 from django.db import transaction
 from django.utils import timezone
 
@@ -52,14 +50,30 @@ def _verification_code_send(*, user: User, client: ClientInfo, password: str = "
     )
 
 
+def _same_password(password: str, encoded: str) -> bool:
+    """Check ``password`` against ``encoded`` for the work of one hash by the default hasher.
+
+    A hash by another hasher or with other parameters (or none) is not checked but
+    counted as different, so that its cost tells nothing about the account.
+    """
+    try:
+        hasher = identify_hasher(encoded)
+    except ValueError:
+        hasher = None
+    if hasher is None or hasher.algorithm != get_hasher().algorithm or hasher.must_update(encoded):
+        make_password(password)
+        return False
+    return check_password(password, encoded)
+
+
 def _claimed_password(*, user: User, password: str) -> str:
-    """The password hash that a repeated sign-up's code carries (one hash's work, always)."""
+    """What a repeated sign-up's code carries for verifying to set: nothing when the
+    password is the account's own, no usable password when the address is contested."""
     pending = code_pending(purpose=Purpose.VERIFY_EMAIL, user_id=user.pk)
-    claimed = (pending.password if pending else "") or user.password
-    if not is_password_usable(claimed):
-        make_password(password)  # the same work as the other paths
-        return claimed
-    return claimed if check_password(password, claimed) else make_password(None)
+    contested = pending is not None and bool(pending.password)
+    if _same_password(password, user.password) and not contested:
+        return ""
+    return make_password(None)
 
 
 def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
@@ -72,7 +86,7 @@ def signup(*, email: str, password: str, display_name: str, client: ClientInfo) 
     """Register an address, or send a new code while it is unverified.
 
     A repeated sign-up of an unverified address sends a new code, which replaces the
-    older one and carries the password that verifying it sets (see the module's notes).
+    older one (see the module's notes on a contested address).
     """
     user = user_get_by_email(email=email)
     if user is None:
@@ -107,8 +121,8 @@ def email_verification_resend(*, email: str, client: ClientInfo) -> None:
 def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
     """Verify an address with its code and sign its owner in.
 
-    A code that carries a password (a repeated sign-up's) sets it, and ends any session
-    started before the address was proven.
+    A code of a contested address carries no usable password: verifying sets it, ends
+    every session started before and removes a phone number added before.
     """
     record = code_check(
         purpose=Purpose.VERIFY_EMAIL, target=email, code=code, client=client, anonymous=True
