@@ -127,6 +127,7 @@ def code_issue(
     target: str,
     user: AbstractBaseUser | None = None,
     ip: str | None = None,
+    password: str = "",
 ) -> IssuedCode:
     """Issue a code for ``purpose`` to send to ``target``, replacing older live ones.
 
@@ -137,6 +138,8 @@ def code_issue(
     When Twilio Verify makes the code (see ``_provider``), the row is recorded all the
     same, a verification is queued to start once the transaction commits, and the
     returned ``code`` is None.
+
+    ``password`` is a password hash for verifying the code to set (see OneTimeCode).
     """
     purpose = Purpose(purpose)
     target = _canonical_target(target)
@@ -149,7 +152,7 @@ def code_issue(
     with transaction.atomic():
         OneTimeCode.objects.filter(
             purpose=purpose, target=target, consumed_at__isnull=True, invalidated_at__isnull=True
-        ).update(invalidated_at=now, updated_at=now)
+        ).update(invalidated_at=now, updated_at=now, password="")
         record = OneTimeCode.objects.create(
             purpose=purpose,
             target=target,
@@ -159,6 +162,7 @@ def code_issue(
             # so that no code could match the row here.
             code_hash=keyed_hash(code or random_secret(), salt=_salt(purpose, target)),
             expires_at=now + timedelta(seconds=settings.KEYHOUSE_CODE_TTL),
+            password=password,
         )
         if code is None:
             sms_verification_enqueue(to=target, template=purpose, user=user)

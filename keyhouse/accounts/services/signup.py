@@ -1,19 +1,18 @@
 """Sign-up by email: register, send a code, verify it, sign in.
 
-Sign-up and resend answer the same whether or not the address is registered, and
-sign-up costs one password hash by the default hasher on every path. An address that
-is already verified gets a message saying someone tried to sign up with it, instead
-of a code.
+Sign-up and resend answer the same whether or not the address is registered, and do
+the same work either way: one password hash, one message, one count against the
+limits on messages to that address. An address that is already verified gets a
+message saying someone tried to sign up with it, instead of a code.
 
-Until an address is verified, nobody has proven it is theirs. A repeated sign-up with
-the password the address was registered with just sends a new code. One with another
-password may be the owner's or someone else's, however long after the first it comes,
-and nothing tells which: the address is contested, and the account keeps no usable
-password from then on (so a stranger can take away a password set before anyone
-proved the address, and can never set one). Whoever then verifies the address is
-signed in without a password and chooses one through a reset, on nobody else's word;
-every earlier session ends and a phone number added before is removed, so whoever
-registered the address first keeps no way back in.
+Until an address is verified, nobody has proven it is theirs, so a repeated sign-up
+changes nothing on the account. With the password the address was registered with, it
+just sends a new code. With another password it may be the owner's or someone else's,
+however long after the first one it comes, and nothing tells which: the address is
+then contested, and its code (and every code after it) carries no usable password.
+Whoever verifies with such a code is signed in without a password and chooses one
+through a reset, on nobody else's word; every earlier session ends and a phone number
+added before is removed, so whoever registered the address first keeps no way back in.
 """
 
 from __future__ import annotations
@@ -27,7 +26,8 @@ from keyhouse.accounts.services.signin import password_failures_clear
 from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
-from keyhouse.codes.models import Purpose
+from keyhouse.codes.models import OneTimeCode, Purpose
+from keyhouse.codes.selectors import code_pending
 from keyhouse.codes.services import CodeInvalid, code_limits_hit
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
@@ -39,9 +39,14 @@ from keyhouse.users.selectors import user_get_by_email
 from keyhouse.users.services import EmailTaken, user_create
 
 
-def _verification_code_send(*, user: User, client: ClientInfo) -> None:
+def _verification_code_send(*, user: User, client: ClientInfo, password: str = "") -> None:
     code_send(
-        purpose=Purpose.VERIFY_EMAIL, to=user.email, channel="email", client=client, user=user
+        purpose=Purpose.VERIFY_EMAIL,
+        to=user.email,
+        channel="email",
+        client=client,
+        user=user,
+        password=password,
     )
 
 
@@ -61,15 +66,14 @@ def _same_password(password: str, encoded: str) -> bool:
     return check_password(password, encoded)
 
 
-def _contest(*, user: User) -> None:
-    """Take the password off an unverified account claimed with another one (see above).
-
-    Conditional on the address being unverified still, so a sign-up racing the owner's
-    verification cannot take the password of a verified account.
-    """
-    User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(
-        password=make_password(None)
-    )
+def _claimed_password(*, user: User, password: str) -> str:
+    """What a repeated sign-up's code carries for verifying to set: nothing when the
+    password is the account's own, no usable password when the address is contested."""
+    pending = code_pending(purpose=Purpose.VERIFY_EMAIL, user_id=user.pk)
+    contested = pending is not None and bool(pending.password)
+    if _same_password(password, user.password) and not contested:
+        return ""
+    return make_password(None)
 
 
 def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
@@ -77,35 +81,28 @@ def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
     email_enqueue(to=user.email, template="signup_existing_account", context={}, user=user)
 
 
+@transaction.atomic
 def signup(*, email: str, password: str, display_name: str, client: ClientInfo) -> None:
     """Register an address, or send a new code while it is unverified.
 
-    A repeated sign-up with another password contests the address (see the module's
-    notes), and the contest stands even when no code can be sent yet (asked too soon).
+    A repeated sign-up of an unverified address sends a new code, which replaces the
+    older one (see the module's notes on a contested address).
     """
-    with transaction.atomic():
-        user = user_get_by_email(email=email)
-        if user is None:
-            try:
-                user = user_create(email=email, password=password, display_name=display_name)
-            except EmailTaken:
-                # A concurrent sign-up won, perhaps someone else's: contest the address.
-                user = user_get_by_email(email=email)
-                if user is None:
-                    return
-                _contest(user=user)
-            else:
-                audit_record(type=AuditEvent.Type.SIGNED_UP, user_id=user.pk, client=client)
-                _verification_code_send(user=user, client=client)
-                return
-        elif user.email_verified_at is not None:
-            make_password(password)  # the same work as the other paths, so timing tells nothing
-            _existing_account_notify(user=user, client=client)
+    user = user_get_by_email(email=email)
+    if user is None:
+        try:
+            user = user_create(email=email, password=password, display_name=display_name)
+        except EmailTaken:
+            # A concurrent sign-up for the same address won; it sends the code.
             return
-        elif not _same_password(password, user.password):
-            _contest(user=user)
-    with transaction.atomic():
+        audit_record(type=AuditEvent.Type.SIGNED_UP, user_id=user.pk, client=client)
         _verification_code_send(user=user, client=client)
+    elif user.email_verified_at is None:
+        claimed = _claimed_password(user=user, password=password)
+        _verification_code_send(user=user, client=client, password=claimed)
+    else:
+        make_password(password)  # the same work as the other paths, so timing tells nothing
+        _existing_account_notify(user=user, client=client)
 
 
 @transaction.atomic
@@ -113,7 +110,10 @@ def email_verification_resend(*, email: str, client: ClientInfo) -> None:
     """Send a new code to an unverified address; count the request for any address."""
     user = user_get_by_email(email=email)
     if user is not None and user.email_verified_at is None and user.is_active:
-        _verification_code_send(user=user, client=client)
+        pending = code_pending(purpose=Purpose.VERIFY_EMAIL, user_id=user.pk)
+        _verification_code_send(
+            user=user, client=client, password=pending.password if pending else ""
+        )
     else:
         code_limits_hit(purpose=Purpose.VERIFY_EMAIL, target=email, ip=client.ip)
 
@@ -121,8 +121,8 @@ def email_verification_resend(*, email: str, client: ClientInfo) -> None:
 def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
     """Verify an address with its code and sign its owner in.
 
-    An account without a usable password (a contested address) is handed over: every
-    session started before ends and a phone number added before is removed.
+    A code of a contested address carries no usable password: verifying sets it, ends
+    every session started before and removes a phone number added before.
     """
     record = code_check(
         purpose=Purpose.VERIFY_EMAIL, target=email, code=code, client=client, anonymous=True
@@ -134,8 +134,11 @@ def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
         if user.email_verified_at is None:
             user.email_verified_at = timezone.now()
             fields = ["email_verified_at"]
-            if not user.has_usable_password():
-                session_revoke_all(user_id=user.pk, reason="address_claimed", client=client)
+            if record.password:
+                user.password = record.password
+                fields.append("password")
+                OneTimeCode.objects.filter(pk=record.pk).update(password="")  # used: forget it
+                session_revoke_all(user_id=user.pk, reason="password_set", client=client)
                 fields += phone_remove_before_address_proven(user=user, client=client)
                 password_failures_clear(account=user.email)
             user.save(update_fields=fields)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 import threading
 import time
@@ -12,7 +11,6 @@ import jwt as pyjwt
 import pytest
 import time_machine
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
-from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -150,62 +148,13 @@ def test_signing_up_again_with_the_same_password_sends_a_new_code(api_client, sm
         assert login(api_client, "one long passphrase").status_code == HTTPStatus.OK
 
 
-def test_a_repeated_sign_up_with_another_password_sets_none(api_client, smtp_mailer):
-    """It takes the registered password away (nobody has proven the address yet) and
-    sets neither: the display name stays too."""
+def test_a_repeated_sign_up_changes_nothing_until_its_code_verifies(api_client, smtp_mailer):
     signup(api_client, password="first long passphrase", display_name="Ada")
     with time_machine.travel(time.time() + LATER, tick=False):
         signup(api_client, password="second long passphrase", display_name="Mallory")
     user = User.objects.get()
-    assert not user.has_usable_password()
+    assert user.check_password("first long passphrase")
     assert user.display_name == "Ada"
-
-
-def test_a_sign_up_answered_too_soon_still_contests_the_address(api_client, smtp_mailer):
-    """The owner, told to wait out the cooldown, may enter the code the other sign-up
-    sent: it must not leave that sign-up's password on the account."""
-    signup(APIClient(), password="the squatter's passphrase")
-    assert signup(api_client, password="the owner's own passphrase").json()["code"] == (
-        "code_cooldown"
-    )
-    assert verify(api_client, code_in_mail(smtp_mailer.messages[-1])).status_code == HTTPStatus.OK
-    assert login(api_client, "the squatter's passphrase").json()["code"] == "invalid_credentials"
-
-
-@pytest.mark.parametrize("next_code", ["owner-resends", "first-registrant-signs-up-again"])
-def test_a_contest_outlives_the_purge_of_expired_codes(api_client, smtp_mailer, next_code):
-    signup(APIClient(), password="the squatter's passphrase")
-    with time_machine.travel(time.time() + LATER, tick=False):
-        signup(api_client, password="the owner's own passphrase")
-    with time_machine.travel(time.time() + 2 * 24 * 3600, tick=False):
-        call_command("purge_expired", stdout=io.StringIO())
-        assert not OneTimeCode.objects.exists()
-        if next_code == "owner-resends":
-            api_client.post(RESEND, {"email": "ada@example.com"}, format="json")
-        else:
-            signup(APIClient(), password="the squatter's passphrase")
-        assert verify(api_client, code_in_mail(smtp_mailer.messages[-1])).status_code == (
-            HTTPStatus.OK
-        )
-        assert login(APIClient(), "the squatter's passphrase").json()["code"] == (
-            "invalid_credentials"
-        )
-
-
-def test_two_first_sign_ups_at_once_with_different_passwords_set_neither(smtp_mailer):
-    """Whichever creates the account, the other contests it, whether it saw the account
-    (and was told to wait) or lost the race to create it."""
-    from keyhouse.accounts.services.signup import signup as signup_service
-
-    passwords = iter(["the owner's own passphrase", "the squatter's passphrase"])
-    at_once(
-        2,
-        lambda: signup_service(
-            email="ada@example.com", password=next(passwords), display_name="", client=CLIENT
-        ),
-    )
-    assert User.objects.count() == 1
-    assert not User.objects.get().has_usable_password()
 
 
 @pytest.mark.parametrize("first", ["owner", "intruder"])
@@ -222,6 +171,7 @@ def test_two_sign_ups_with_different_passwords_at_once_set_neither(api_client, s
         for password in passwords.values():
             assert login(api_client, password).json()["code"] == "invalid_credentials"
     assert not User.objects.get().has_usable_password()
+    assert not OneTimeCode.objects.exclude(password="").exists()  # no claimant's hash kept
 
     with time_machine.travel(time.time() + 2 * LATER, tick=False):
         assert forgot_and_reset(
