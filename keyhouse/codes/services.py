@@ -247,9 +247,15 @@ def code_purge_expired(*, now: datetime | None = None) -> int:
     """Delete codes that expired more than KEYHOUSE_CODE_RETENTION_DAYS ago; return how many.
 
     Every code is dead by its expiry, consumed and replaced ones earlier, so expiry
-    alone decides; the retention keeps recent codes for support questions.
+    decides; the retention keeps recent codes for support questions. The one exception
+    is the pending code of an unverified address that carries a password (a contested
+    sign-up's): it stays until a newer code replaces it, so the contest outlives it.
     """
     cutoff = (now or timezone.now()) - timedelta(days=settings.KEYHOUSE_CODE_RETENTION_DAYS)
     with transaction.atomic():
-        deleted, _by_model = OneTimeCode.objects.filter(expires_at__lt=cutoff).delete()
+        deleted, _by_model = (
+            OneTimeCode.objects.filter(expires_at__lt=cutoff)
+            .exclude(password__gt="", user__email_verified_at__isnull=True)
+            .delete()
+        )
     return deleted

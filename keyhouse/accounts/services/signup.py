@@ -1,18 +1,19 @@
 """Sign-up by email: register, send a code, verify it, sign in.
 
-Sign-up and resend answer the same whether or not the address is registered, and do
-the same work either way: one password hash, one message, one count against the
-limits on messages to that address. An address that is already verified gets a
+Sign-up and resend answer the same whether or not the address is registered, and
+sign-up costs one password hash by the default hasher on every path (a sign-up that
+loses a race to create the account, two). An address that is already verified gets a
 message saying someone tried to sign up with it, instead of a code.
 
 Until an address is verified, nobody has proven it is theirs, so a repeated sign-up
 changes nothing on the account. With the password the address was registered with, it
 just sends a new code. With another password it may be the owner's or someone else's,
 however long after the first one it comes, and nothing tells which: the address is
-then contested, and its code (and every code after it) carries no usable password.
-Whoever verifies with such a code is signed in without a password and chooses one
-through a reset, on nobody else's word; every earlier session ends and a phone number
-added before is removed, so whoever registered the address first keeps no way back in.
+then contested, and the pending code and every code after it carry no usable password
+(the purge of old codes keeps the contested one). Whoever verifies with such a code is
+signed in without a password and chooses one through a reset, on nobody else's word;
+every earlier session ends and a phone number added before is removed, so whoever
+registered the address first keeps no way back in.
 """
 
 from __future__ import annotations
@@ -68,12 +69,19 @@ def _same_password(password: str, encoded: str) -> bool:
 
 def _claimed_password(*, user: User, password: str) -> str:
     """What a repeated sign-up's code carries for verifying to set: nothing when the
-    password is the account's own, no usable password when the address is contested."""
+    password is the account's own, no usable password when the address is contested.
+
+    A contest is also written on the code still pending, so that it stands even when no
+    new code can be sent yet (asked too soon), and whichever code the owner enters.
+    """
     pending = code_pending(purpose=Purpose.VERIFY_EMAIL, user_id=user.pk)
     contested = pending is not None and bool(pending.password)
     if _same_password(password, user.password) and not contested:
         return ""
-    return make_password(None)
+    claimed = make_password(None)
+    if pending is not None:
+        OneTimeCode.objects.filter(pk=pending.pk).update(password=claimed)
+    return claimed
 
 
 def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
@@ -81,28 +89,35 @@ def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
     email_enqueue(to=user.email, template="signup_existing_account", context={}, user=user)
 
 
-@transaction.atomic
 def signup(*, email: str, password: str, display_name: str, client: ClientInfo) -> None:
     """Register an address, or send a new code while it is unverified.
 
     A repeated sign-up of an unverified address sends a new code, which replaces the
-    older one (see the module's notes on a contested address).
+    older one (see the module's notes on a contested address). Its claim is committed
+    before the code is sent, which may be refused as too soon.
     """
-    user = user_get_by_email(email=email)
-    if user is None:
-        try:
-            user = user_create(email=email, password=password, display_name=display_name)
-        except EmailTaken:
-            # A concurrent sign-up for the same address won; it sends the code.
+    with transaction.atomic():
+        user = user_get_by_email(email=email)
+        if user is None:
+            try:
+                user = user_create(email=email, password=password, display_name=display_name)
+            except EmailTaken:
+                # A concurrent sign-up won, perhaps someone else's: this one is a repeat
+                # (a second hash, on this path alone, which nobody can choose to take).
+                user = user_get_by_email(email=email)
+                if user is None:
+                    return
+            else:
+                audit_record(type=AuditEvent.Type.SIGNED_UP, user_id=user.pk, client=client)
+                _verification_code_send(user=user, client=client)
+                return
+        if user.email_verified_at is not None:
+            make_password(password)  # the same work as the other paths, so timing tells nothing
+            _existing_account_notify(user=user, client=client)
             return
-        audit_record(type=AuditEvent.Type.SIGNED_UP, user_id=user.pk, client=client)
-        _verification_code_send(user=user, client=client)
-    elif user.email_verified_at is None:
         claimed = _claimed_password(user=user, password=password)
+    with transaction.atomic():
         _verification_code_send(user=user, client=client, password=claimed)
-    else:
-        make_password(password)  # the same work as the other paths, so timing tells nothing
-        _existing_account_notify(user=user, client=client)
 
 
 @transaction.atomic

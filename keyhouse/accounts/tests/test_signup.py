@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import time
@@ -11,6 +12,7 @@ import jwt as pyjwt
 import pytest
 import time_machine
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -155,6 +157,105 @@ def test_a_repeated_sign_up_changes_nothing_until_its_code_verifies(api_client, 
     user = User.objects.get()
     assert user.check_password("first long passphrase")
     assert user.display_name == "Ada"
+
+
+def test_a_sign_up_answered_too_soon_still_contests_the_address(api_client, smtp_mailer):
+    """The owner, told to wait out the cooldown, may enter the code the other sign-up
+    sent: it must not leave that sign-up's password on the account."""
+    signup(APIClient(), password="the squatter's passphrase")
+    assert signup(api_client, password="the owner's own passphrase").json()["code"] == (
+        "code_cooldown"
+    )
+    assert verify(api_client, code_in_mail(smtp_mailer.messages[-1])).status_code == HTTPStatus.OK
+    assert login(api_client, "the squatter's passphrase").json()["code"] == "invalid_credentials"
+
+
+@pytest.mark.parametrize("next_code", ["owner-resends", "first-registrant-signs-up-again"])
+def test_a_contest_outlives_the_purge_of_expired_codes(api_client, smtp_mailer, next_code):
+    signup(APIClient(), password="the squatter's passphrase")
+    with time_machine.travel(time.time() + LATER, tick=False):
+        signup(api_client, password="the owner's own passphrase")
+    with time_machine.travel(time.time() + 2 * 24 * 3600, tick=False):
+        call_command("purge_expired", stdout=io.StringIO())
+        assert OneTimeCode.objects.count() == 1  # the contested code alone is kept
+        if next_code == "owner-resends":
+            api_client.post(RESEND, {"email": "ada@example.com"}, format="json")
+        else:
+            signup(APIClient(), password="the squatter's passphrase")
+        assert verify(api_client, code_in_mail(smtp_mailer.messages[-1])).status_code == (
+            HTTPStatus.OK
+        )
+        assert login(APIClient(), "the squatter's passphrase").json()["code"] == (
+            "invalid_credentials"
+        )
+
+
+@pytest.mark.parametrize(
+    "passwords",
+    [("the owner's own passphrase", "the squatter's passphrase"), (PASSPHRASE, PASSPHRASE)],
+    ids=["different-passwords", "double-submit"],
+)
+def test_two_first_sign_ups_at_once(smtp_mailer, passwords):
+    """Whichever creates the account, the other is a repeated sign-up, whether it saw the
+    account (and was told to wait) or lost the race to create it: different passwords
+    contest the address, a double submit of one password does not."""
+    from keyhouse.accounts.services.signup import signup as signup_service
+
+    chosen = iter(passwords)
+    at_once(
+        2,
+        lambda: signup_service(
+            email="ada@example.com", password=next(chosen), display_name="", client=CLIENT
+        ),
+    )
+    assert User.objects.count() == 1
+    code = code_in_mail(smtp_mailer.messages[-1])
+    assert verify(APIClient(), code).status_code == HTTPStatus.OK
+    signed_in = [login(APIClient(), p).status_code == HTTPStatus.OK for p in set(passwords)]
+    assert signed_in == ([True] if len(set(passwords)) == 1 else [False, False])
+
+
+def test_a_password_set_in_a_contested_account_does_not_survive_the_owner_verifying(
+    api_client, smtp_mailer, sms_outbox, settings
+):
+    """Where sign-in before verifying is allowed, the first registrant may set a new
+    password in their session after the owner contested the address: the owner's
+    code still hands the account over."""
+    settings.KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL = False
+    signup(api_client, password="the squatter's passphrase")
+    squatter = login(api_client, "the squatter's passphrase").json()
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {squatter['access_token']}"}
+    with time_machine.travel(time.time() + LATER, tick=False):
+        owner = APIClient()
+        signup(owner, password="the owner's own passphrase")
+        changed = api_client.post(
+            "/api/v1/me/password",
+            {"current_password": "the squatter's passphrase", "new_password": "a comeback phrase"},
+            format="json",
+            **bearer,
+        )
+        assert changed.status_code == HTTPStatus.NO_CONTENT, changed.content
+        code = next(
+            code_in_mail(m)
+            for m in reversed(smtp_mailer.messages)
+            if "verify" in m["Subject"].lower()
+        )
+        assert verify(owner, code).status_code == HTTPStatus.OK
+        assert login(APIClient(), "a comeback phrase").json()["code"] == "invalid_credentials"
+        assert api_client.get("/api/v1/me", **bearer).status_code == HTTPStatus.UNAUTHORIZED
+
+
+def test_a_sign_up_never_touches_an_admin_account_whose_address_is_unverified(
+    client, admin_user, password
+):
+    """Admins created by createsuperuser or the admin have unverified addresses; a
+    stranger's sign-up with one only mails a code, and the admin still signs in."""
+    assert admin_user.email_verified_at is None
+    signup(APIClient(), email=admin_user.email, password="whatever a stranger types")
+    admin_user.refresh_from_db()
+    assert admin_user.check_password(password)
+    response = client.post("/admin/login/", {"username": admin_user.email, "password": password})
+    assert response.status_code == HTTPStatus.FOUND
 
 
 @pytest.mark.parametrize("first", ["owner", "intruder"])
