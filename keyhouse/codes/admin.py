@@ -21,4 +21,4 @@ class OneTimeCodeAdmin(ReadOnlyModelAdmin):
     search_fields = ("target", "user__email")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
-    exclude = ("code_hash", "password")
+    exclude = ("code_hash",)

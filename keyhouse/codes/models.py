@@ -28,8 +28,7 @@ class OneTimeCode(TimeStampedModel):
     A code is live until it is consumed, replaced by a newer one for the same purpose
     and target (``invalidated_at``), expires, or has been guessed wrong too often.
     A code that Twilio Verify made is checked by Twilio (``provider``); its row keeps
-    the limits, tries and expiry all the same. A sign-up code may carry the hash of the
-    password chosen with it (``password``), set only once the code proves the address.
+    the limits, tries and expiry all the same.
     """
 
     class Provider(models.TextChoices):
@@ -56,12 +55,6 @@ class OneTimeCode(TimeStampedModel):
         help_text=_("Who made the code and checks it."),
     )
     code_hash = models.CharField(_("code HMAC"), max_length=64)
-    password = models.CharField(
-        _("password hash to set"),
-        max_length=128,
-        blank=True,
-        help_text=_("A password hash that verifying this code makes the account's password."),
-    )
     expires_at = models.DateTimeField(_("expires at"))
     attempts = models.PositiveSmallIntegerField(_("wrong tries"), default=0)
     consumed_at = models.DateTimeField(_("consumed at"), null=True, blank=True)

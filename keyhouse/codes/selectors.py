@@ -19,9 +19,3 @@ def _newest_live(*, purpose: Purpose | str, user_id: uuid.UUID) -> QuerySet[OneT
 def code_live_target(*, purpose: Purpose | str, user_id: uuid.UUID) -> str | None:
     """The target of the user's newest live code for ``purpose`` (a pending change)."""
     return _newest_live(purpose=purpose, user_id=user_id).values_list("target", flat=True).first()
-
-
-def code_pending(*, purpose: Purpose | str, user_id: uuid.UUID) -> OneTimeCode | None:
-    """The user's newest code for ``purpose`` that was neither used nor replaced (it may
-    have expired)."""
-    return _newest_live(purpose=purpose, user_id=user_id).first()

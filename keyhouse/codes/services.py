@@ -127,7 +127,6 @@ def code_issue(
     target: str,
     user: AbstractBaseUser | None = None,
     ip: str | None = None,
-    password: str = "",
 ) -> IssuedCode:
     """Issue a code for ``purpose`` to send to ``target``, replacing older live ones.
 
@@ -138,8 +137,6 @@ def code_issue(
     When Twilio Verify makes the code (see ``_provider``), the row is recorded all the
     same, a verification is queued to start once the transaction commits, and the
     returned ``code`` is None.
-
-    ``password`` is a password hash for verifying the code to set (see OneTimeCode).
     """
     purpose = Purpose(purpose)
     target = _canonical_target(target)
@@ -152,7 +149,7 @@ def code_issue(
     with transaction.atomic():
         OneTimeCode.objects.filter(
             purpose=purpose, target=target, consumed_at__isnull=True, invalidated_at__isnull=True
-        ).update(invalidated_at=now, updated_at=now, password="")
+        ).update(invalidated_at=now, updated_at=now)
         record = OneTimeCode.objects.create(
             purpose=purpose,
             target=target,
@@ -162,7 +159,6 @@ def code_issue(
             # so that no code could match the row here.
             code_hash=keyed_hash(code or random_secret(), salt=_salt(purpose, target)),
             expires_at=now + timedelta(seconds=settings.KEYHOUSE_CODE_TTL),
-            password=password,
         )
         if code is None:
             sms_verification_enqueue(to=target, template=purpose, user=user)
@@ -247,15 +243,9 @@ def code_purge_expired(*, now: datetime | None = None) -> int:
     """Delete codes that expired more than KEYHOUSE_CODE_RETENTION_DAYS ago; return how many.
 
     Every code is dead by its expiry, consumed and replaced ones earlier, so expiry
-    decides; the retention keeps recent codes for support questions. The one exception
-    is the pending code of an unverified address that carries a password (a contested
-    sign-up's): it stays until a newer code replaces it, so the contest outlives it.
+    alone decides; the retention keeps recent codes for support questions.
     """
     cutoff = (now or timezone.now()) - timedelta(days=settings.KEYHOUSE_CODE_RETENTION_DAYS)
     with transaction.atomic():
-        deleted, _by_model = (
-            OneTimeCode.objects.filter(expires_at__lt=cutoff)
-            .exclude(password__gt="", user__email_verified_at__isnull=True)
-            .delete()
-        )
+        deleted, _by_model = OneTimeCode.objects.filter(expires_at__lt=cutoff).delete()
     return deleted

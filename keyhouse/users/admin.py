@@ -57,13 +57,20 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = (EmailVerifiedFilter, PhoneVerifiedFilter, "is_active", "is_staff")
     search_fields = ("email", "phone", "display_name")
     ordering = ("-date_joined",)
-    readonly_fields = ("id", "date_joined", "last_login", "email_verified_at", "phone_verified_at")
+    readonly_fields = (
+        "id",
+        "date_joined",
+        "last_login",
+        "email_verified_at",
+        "email_contested_at",
+        "phone_verified_at",
+    )
     fieldsets = (
         (None, {"fields": ("id", "email", "password")}),
         (_("Profile"), {"fields": ("display_name", "phone")}),
         (
             _("Verification"),
-            {"fields": ("email_verified_at", "phone_verified_at")},
+            {"fields": ("email_verified_at", "email_contested_at", "phone_verified_at")},
         ),
         (
             _("Permissions"),

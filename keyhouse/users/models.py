@@ -29,6 +29,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     phone = PhoneNumberField(_("phone number"), blank=True, null=True, unique=True)
     email_verified_at = models.DateTimeField(_("email verified at"), blank=True, null=True)
+    email_contested_at = models.DateTimeField(
+        _("email contested at"),
+        blank=True,
+        null=True,
+        help_text=_(
+            "Someone signed up for this unverified address with another password: whoever "
+            "verifies it next takes the account over, with no password."
+        ),
+    )
     phone_verified_at = models.DateTimeField(_("phone verified at"), blank=True, null=True)
     display_name = models.CharField(_("display name"), max_length=150, blank=True)
     is_active = models.BooleanField(

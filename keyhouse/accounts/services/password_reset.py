@@ -58,9 +58,10 @@ def password_reset(*, email: str, code: str, new_password: str, client: ClientIn
         if not user.is_active:
             raise CodeInvalid
         user.set_password(new_password)
-        fields = ["password", "email_verified_at"]
+        fields = ["password", "email_verified_at", "email_contested_at"]
         if user.email_verified_at is None:
             user.email_verified_at = timezone.now()
+            user.email_contested_at = None  # the owner of the address chose the password
             fields += phone_remove_before_address_proven(user=user, client=client)
         user.save(update_fields=fields)
         session_revoke_all(user_id=user.pk, reason="password_reset", client=client)

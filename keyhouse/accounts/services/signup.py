@@ -6,14 +6,14 @@ loses a race to create the account, two). An address that is already verified ge
 message saying someone tried to sign up with it, instead of a code.
 
 Until an address is verified, nobody has proven it is theirs, so a repeated sign-up
-changes nothing on the account. With the password the address was registered with, it
-just sends a new code. With another password it may be the owner's or someone else's,
-however long after the first one it comes, and nothing tells which: the address is
-then contested, and the pending code and every code after it carry no usable password
-(the purge of old codes keeps the contested one). Whoever verifies with such a code is
-signed in without a password and chooses one through a reset, on nobody else's word;
-every earlier session ends and a phone number added before is removed, so whoever
-registered the address first keeps no way back in.
+changes nothing on the account but a mark. With the password the address was
+registered with, it just sends a new code. With another password it may be the
+owner's or someone else's, however long after the first one it comes, and nothing
+tells which: the address is marked contested (``email_contested_at``), for good until
+it is verified. Whoever then verifies it is handed the account without a password and
+chooses one through a reset, on nobody else's word; every earlier session ends and a
+phone number added before is removed, so whoever registered the address first keeps
+no way back in.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from keyhouse.accounts.services.signin import password_failures_clear
 from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
-from keyhouse.codes.models import OneTimeCode, Purpose
-from keyhouse.codes.selectors import code_pending
+from keyhouse.codes.models import Purpose
 from keyhouse.codes.services import CodeInvalid, code_limits_hit
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
@@ -40,14 +39,9 @@ from keyhouse.users.selectors import user_get_by_email
 from keyhouse.users.services import EmailTaken, user_create
 
 
-def _verification_code_send(*, user: User, client: ClientInfo, password: str = "") -> None:
+def _verification_code_send(*, user: User, client: ClientInfo) -> None:
     code_send(
-        purpose=Purpose.VERIFY_EMAIL,
-        to=user.email,
-        channel="email",
-        client=client,
-        user=user,
-        password=password,
+        purpose=Purpose.VERIFY_EMAIL, to=user.email, channel="email", client=client, user=user
     )
 
 
@@ -67,21 +61,15 @@ def _same_password(password: str, encoded: str) -> bool:
     return check_password(password, encoded)
 
 
-def _claimed_password(*, user: User, password: str) -> str:
-    """What a repeated sign-up's code carries for verifying to set: nothing when the
-    password is the account's own, no usable password when the address is contested.
+def _contest(*, user: User) -> None:
+    """Mark an unverified address as claimed with another password (see the module's notes).
 
-    A contest is also written on the code still pending, so that it stands even when no
-    new code can be sent yet (asked too soon), and whichever code the owner enters.
+    One conditional write, committed before any code is sent, so that the mark stands
+    whatever happens to codes, and never lands on an address verified meanwhile.
     """
-    pending = code_pending(purpose=Purpose.VERIFY_EMAIL, user_id=user.pk)
-    contested = pending is not None and bool(pending.password)
-    if _same_password(password, user.password) and not contested:
-        return ""
-    claimed = make_password(None)
-    if pending is not None:
-        OneTimeCode.objects.filter(pk=pending.pk).update(password=claimed)
-    return claimed
+    User.objects.filter(
+        pk=user.pk, email_verified_at__isnull=True, email_contested_at__isnull=True
+    ).update(email_contested_at=timezone.now())
 
 
 def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
@@ -93,7 +81,7 @@ def signup(*, email: str, password: str, display_name: str, client: ClientInfo) 
     """Register an address, or send a new code while it is unverified.
 
     A repeated sign-up of an unverified address sends a new code, which replaces the
-    older one (see the module's notes on a contested address). Its claim is committed
+    older one (see the module's notes on a contested address). The contest is committed
     before the code is sent, which may be refused as too soon.
     """
     with transaction.atomic():
@@ -115,9 +103,10 @@ def signup(*, email: str, password: str, display_name: str, client: ClientInfo) 
             make_password(password)  # the same work as the other paths, so timing tells nothing
             _existing_account_notify(user=user, client=client)
             return
-        claimed = _claimed_password(user=user, password=password)
+        if not _same_password(password, user.password):
+            _contest(user=user)
     with transaction.atomic():
-        _verification_code_send(user=user, client=client, password=claimed)
+        _verification_code_send(user=user, client=client)
 
 
 @transaction.atomic
@@ -125,10 +114,7 @@ def email_verification_resend(*, email: str, client: ClientInfo) -> None:
     """Send a new code to an unverified address; count the request for any address."""
     user = user_get_by_email(email=email)
     if user is not None and user.email_verified_at is None and user.is_active:
-        pending = code_pending(purpose=Purpose.VERIFY_EMAIL, user_id=user.pk)
-        _verification_code_send(
-            user=user, client=client, password=pending.password if pending else ""
-        )
+        _verification_code_send(user=user, client=client)
     else:
         code_limits_hit(purpose=Purpose.VERIFY_EMAIL, target=email, ip=client.ip)
 
@@ -136,8 +122,8 @@ def email_verification_resend(*, email: str, client: ClientInfo) -> None:
 def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
     """Verify an address with its code and sign its owner in.
 
-    A code of a contested address carries no usable password: verifying sets it, ends
-    every session started before and removes a phone number added before.
+    A contested address's account is handed over: it keeps no password, every session
+    started before ends and a phone number added before is removed.
     """
     record = code_check(
         purpose=Purpose.VERIFY_EMAIL, target=email, code=code, client=client, anonymous=True
@@ -149,11 +135,11 @@ def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
         if user.email_verified_at is None:
             user.email_verified_at = timezone.now()
             fields = ["email_verified_at"]
-            if record.password:
-                user.password = record.password
-                fields.append("password")
-                OneTimeCode.objects.filter(pk=record.pk).update(password="")  # used: forget it
-                session_revoke_all(user_id=user.pk, reason="password_set", client=client)
+            if user.email_contested_at is not None:
+                user.set_unusable_password()
+                user.email_contested_at = None
+                fields += ["password", "email_contested_at"]
+                session_revoke_all(user_id=user.pk, reason="address_claimed", client=client)
                 fields += phone_remove_before_address_proven(user=user, client=client)
                 password_failures_clear(account=user.email)
             user.save(update_fields=fields)

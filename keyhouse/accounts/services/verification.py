@@ -20,15 +20,13 @@ def code_send(
     client: ClientInfo,
     user: User | None = None,
     template: str | None = None,
-    password: str = "",
 ) -> None:
     """Issue a code for ``purpose`` and send it to ``to`` by "email" or "sms".
 
     ``template`` defaults to the purpose's name. With Twilio Verify making the SMS
     codes, ``code_issue`` has already asked Twilio to send one, and nothing is queued.
-    ``password`` is a password hash that verifying the code sets.
     """
-    issued = code_issue(purpose=purpose, target=to, user=user, ip=client.ip, password=password)
+    issued = code_issue(purpose=purpose, target=to, user=user, ip=client.ip)
     if issued.code is not None:
         enqueue = email_enqueue if channel == "email" else sms_enqueue
         enqueue(
