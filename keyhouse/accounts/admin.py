@@ -79,7 +79,12 @@ class AccountUserAdmin(UserAdmin):
         return response
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        """Unticking "active" on the user page signs the user out everywhere too."""
+        """Unticking "active" on the user page signs the user out everywhere too.
+
+        A new address drops the old one's contest mark: it was about the old address.
+        """
+        if "email" in form.changed_data:
+            obj.email_contested_at = None
         active = obj.is_active
         if change and "is_active" in form.changed_data:
             obj.is_active = not active

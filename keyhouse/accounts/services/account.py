@@ -133,9 +133,10 @@ def email_change_confirm(*, user: User, code: str, client: ClientInfo) -> User:
         old_email = user.email
         user.email = target
         user.email_verified_at = timezone.now()
+        user.email_contested_at = None  # a mark on the old address, proven or not
         try:
             with transaction.atomic():
-                user.save(update_fields=["email", "email_verified_at"])
+                user.save(update_fields=["email", "email_verified_at", "email_contested_at"])
         except IntegrityError as exc:
             raise EmailTaken from exc
         if old_email:

@@ -130,7 +130,8 @@ def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
     )
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=record.user_id)
-        if not user.is_active:
+        # A code sent just as the account moved to another address opens nothing.
+        if not user.is_active or record.target != user.email.lower():
             raise CodeInvalid
         if user.email_verified_at is None:
             user.email_verified_at = timezone.now()

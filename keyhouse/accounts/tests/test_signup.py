@@ -14,6 +14,7 @@ import time_machine
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from keyhouse.accounts.services.account import user_set_active
@@ -250,6 +251,60 @@ def test_a_contest_outlives_a_code_entered_while_the_account_was_deactivated(
             HTTPStatus.OK
         )
     assert login(APIClient(), "the squatter's passphrase").json()["code"] == "invalid_credentials"
+
+
+def test_a_code_for_an_address_the_account_moved_away_from_opens_nothing(api_client, smtp_mailer):
+    """A sign-up's code may leave just as the account moves to another address (its
+    codes for the old one are ended first): it must not open the moved account."""
+    signup(api_client)
+    code = code_in_mail(smtp_mailer.messages[-1])
+    User.objects.update(email="moved@example.net", email_verified_at=timezone.now())
+    assert verify(api_client, code).json()["code"] == "code_invalid"
+
+
+def test_an_address_change_ends_the_contest_mark_of_the_old_address(
+    api_client, smtp_mailer, settings
+):
+    settings.KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL = False
+    signup(api_client, password="the registrant's passphrase")
+    session = login(api_client, "the registrant's passphrase").json()
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {session['access_token']}"}
+    with time_machine.travel(time.time() + LATER, tick=False):
+        signup(APIClient(), password="someone else's passphrase")
+        assert User.objects.get().email_contested_at is not None
+        api_client.post("/api/v1/me/email", {"email": "mine@example.net"}, format="json", **bearer)
+        confirmed = api_client.post(
+            "/api/v1/me/email/verify",
+            {"code": code_in_mail(smtp_mailer.messages[-1])},
+            format="json",
+            **bearer,
+        )
+        assert confirmed.status_code == HTTPStatus.OK, confirmed.content
+    user = User.objects.get()
+    assert (user.email, user.email_contested_at) == ("mine@example.net", None)
+
+
+def test_an_admin_correcting_a_contested_address_drops_the_mark(
+    api_client, smtp_mailer, client, admin_user
+):
+    signup(api_client, password="the registrant's passphrase")
+    with time_machine.travel(time.time() + LATER, tick=False):
+        signup(APIClient(), password="someone else's passphrase")
+    user = User.objects.get(email="ada@example.com")
+    client.force_login(admin_user)
+    form = {
+        "email": "ada.real@example.org",
+        "display_name": "",
+        "phone": "",
+        "is_active": "on",
+        "login_sessions-TOTAL_FORMS": "0",
+        "login_sessions-INITIAL_FORMS": "0",
+    }
+    response = client.post(f"/admin/users/user/{user.pk}/change/", form)
+    assert response.status_code == HTTPStatus.FOUND
+    user.refresh_from_db()
+    assert (user.email, user.email_contested_at) == ("ada.real@example.org", None)
+    assert user.check_password("the registrant's passphrase")
 
 
 def test_a_password_set_in_a_contested_account_does_not_survive_the_owner_verifying(
