@@ -81,9 +81,10 @@ class AccountUserAdmin(UserAdmin):
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         """Unticking "active" on the user page signs the user out everywhere too.
 
-        A new address drops the old one's contest mark: it was about the old address.
+        A new address drops the old one's contest mark: it was about the old address
+        (addresses compare case-insensitively, so a change of capitals keeps it).
         """
-        if "email" in form.changed_data:
+        if form.initial.get("email", "").lower() != obj.email.lower():
             obj.email_contested_at = None
         active = obj.is_active
         if change and "is_active" in form.changed_data:

@@ -3,14 +3,21 @@ from django.utils import timezone
 
 
 def contests_to_accounts(apps, schema_editor):
-    """A code that carried a password marked its unverified address as contested; the
-    mark now lives on the account."""
+    """A code that carried a password other than its account's (a later sign-up's, or
+    none usable) contested its unverified address; the mark now lives on the account."""
     OneTimeCode = apps.get_model("codes", "OneTimeCode")
     User = apps.get_model("users", "User")
-    contested = OneTimeCode.objects.exclude(password="").values("user_id")
-    User.objects.filter(pk__in=contested, email_verified_at__isnull=True).update(
-        email_contested_at=timezone.now()
+    carried = OneTimeCode.objects.exclude(password="").filter(
+        user__email_verified_at__isnull=True
     )
+    contested = {
+        user_id
+        for user_id, password, account_password in carried.values_list(
+            "user_id", "password", "user__password"
+        )
+        if password != account_password
+    }
+    User.objects.filter(pk__in=contested).update(email_contested_at=timezone.now())
 
 
 class Migration(migrations.Migration):
