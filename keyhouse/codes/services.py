@@ -69,7 +69,7 @@ class IssuedCode:
         return math.ceil((self.record.expires_at - self.record.created_at).total_seconds() / 60)
 
 
-def _canonical_target(target: str) -> str:
+def code_target_canonical(target: str) -> str:
     """Compare targets case-insensitively, as user emails are, and limit them as one."""
     return target.strip().lower()
 
@@ -98,7 +98,7 @@ def code_limits_hit(*, purpose: Purpose | str, target: str, ip: str | None = Non
     address or number receives.
     """
     purpose = Purpose(purpose)
-    target = _canonical_target(target)
+    target = code_target_canonical(target)
     if ip:
         result = ratelimit_hit(
             scope="codes.issue.ip", key=ip, rate=parse_rate(settings.KEYHOUSE_CODE_RATE_PER_IP)
@@ -139,7 +139,7 @@ def code_issue(
     returned ``code`` is None.
     """
     purpose = Purpose(purpose)
-    target = _canonical_target(target)
+    target = code_target_canonical(target)
     code_limits_hit(purpose=purpose, target=target, ip=ip)
     provider = _provider(purpose)
     code = None
@@ -209,7 +209,7 @@ def code_verify(*, purpose: Purpose | str, target: str, code: str) -> OneTimeCod
     transaction that an error would roll back, or wrong tries would go uncounted.
     """
     purpose = Purpose(purpose)
-    target = _canonical_target(target)
+    target = code_target_canonical(target)
     with transaction.atomic():
         record = (
             OneTimeCode.objects.select_for_update()
@@ -233,7 +233,7 @@ def code_invalidate_for_target(*, user_id: object, target: str) -> int:
     now = timezone.now()
     return OneTimeCode.objects.filter(
         user_id=user_id,
-        target=_canonical_target(target),
+        target=code_target_canonical(target),
         consumed_at__isnull=True,
         invalidated_at__isnull=True,
     ).update(invalidated_at=now, updated_at=now)

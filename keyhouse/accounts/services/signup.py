@@ -28,7 +28,7 @@ from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
-from keyhouse.codes.services import CodeInvalid, code_limits_hit
+from keyhouse.codes.services import CodeInvalid, code_limits_hit, code_target_canonical
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
 from keyhouse.delivery.services import email_enqueue
@@ -131,7 +131,7 @@ def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=record.user_id)
         # A code sent just as the account moved to another address opens nothing.
-        if not user.is_active or record.target != user.email.lower():
+        if not user.is_active or record.target != code_target_canonical(user.email):
             raise CodeInvalid
         if user.email_verified_at is None:
             user.email_verified_at = timezone.now()
