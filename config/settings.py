@@ -4,7 +4,7 @@ The embedded defaults run with nothing else installed: SQLite under var/, an
 in-process cache, mail and SMS printed to the console and background work run
 inline. Production sets DATABASE_URL, REDIS_URL, CELERY_BROKER_URL, EMAIL_URL and
 friends; with DEBUG off the service refuses to start without a secret key and
-allowed hosts. The README lists every variable.
+allowed hosts. docs/configuration.md lists every variable.
 """
 
 from __future__ import annotations
