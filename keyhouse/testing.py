@@ -65,6 +65,18 @@ def at_once(count: int, action: Callable[[], Any]) -> list[Any]:
     return results
 
 
+def shared_database_url() -> str:
+    """The DATABASE_URL of the test's own database, for a process that shares it.
+
+    On SQLite that is the test's database file; on PostgreSQL the test database beside
+    the one DATABASE_URL names.
+    """
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{name}"
+    return urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}").geturl()
+
+
 def service_env(**overrides: str) -> dict[str, str]:
     """The environment of a Keyhouse process (server, worker) sharing the test's database.
 
@@ -72,13 +84,10 @@ def service_env(**overrides: str) -> dict[str, str]:
     which is not strong, stays readable as a fallback), migrations applied by the test
     database, the signing key the test created.
     """
-    database = urlsplit(os.environ["DATABASE_URL"])._replace(
-        path=f"/{connection.settings_dict['NAME']}"
-    )
     return {
         **os.environ,
         "DEBUG": "0",
-        "DATABASE_URL": database.geturl(),
+        "DATABASE_URL": shared_database_url(),
         "DATABASE_CONN_MAX_AGE": "0",
         "SECRET_KEY": SERVICE_SECRET_KEY,
         "SECRET_KEY_FALLBACKS": settings.SECRET_KEY,
