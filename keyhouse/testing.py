@@ -123,16 +123,25 @@ def gunicorn_server(*, port: int, env: dict[str, str], log: Path) -> Iterator[st
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
     base = f"http://127.0.0.1:{port}"
     with running(command, env=env, log=log) as process:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
-                time.sleep(0.2)
+        wait_until_serving(base, process=process, log=log, within=30)
         yield base
+
+
+def wait_until_serving(base: str, *, process: subprocess.Popen, log: Path, within: float) -> None:
+    """Wait until the server ``process`` started answers /healthz at ``base``.
+
+    Raises RuntimeError, with the process's output from ``log``, when it stops first
+    or does not answer ``within`` seconds.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{base} did not start serving:\n{log.read_text()}") from None
+            time.sleep(0.2)
 
 
 class TcpProxy:

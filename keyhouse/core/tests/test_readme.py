@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 from django.conf import settings
 
 from keyhouse.delivery.testing import free_port
-from keyhouse.testing import shared_database_url
+from keyhouse.testing import shared_database_url, wait_until_serving
 
 README = settings.BASE_DIR / "README.md"
 WALKTHROUGH = re.compile(r"<!-- walkthrough: begin -->\n(.*?)<!-- walkthrough: end -->", re.S)
@@ -76,15 +75,7 @@ def make_run(*, port: int, log: Path) -> Iterator[str]:
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"make run did not serve:\n{log.read_text()}")
-                time.sleep(0.5)
+        wait_until_serving(base, process=process, log=log, within=DEADLINE)
         yield base
     finally:
         stop_group(process)
