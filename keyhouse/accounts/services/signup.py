@@ -40,25 +40,26 @@ def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
     email_enqueue(to=user.email, template="signup_existing_account", context={}, user=user)
 
 
-@transaction.atomic
 def signup(*, email: str, password: str, display_name: str, client: ClientInfo) -> None:
     """Keep a pending sign-up of ``email`` and mail its code.
 
     A registered address gets a notice instead. The password is hashed first on every
-    path, so that the time the answer takes tells nothing. A sign-up refused by the
-    code limits (429) leaves the pending sign-up and its code as they were.
+    path (outside the transaction, which holds no lock meanwhile), so that the time the
+    answer takes tells nothing. A sign-up refused by the code limits (429) leaves the
+    pending sign-up and its code as they were.
     """
     password_hash = make_password(password)
     email = email_canonical(email)
-    user = user_get_by_email(email=email)
-    if user is not None:
-        _existing_account_notify(user=user, client=client)
-        return
-    record = code_send(purpose=Purpose.VERIFY_EMAIL, target=email, client=client)
-    PendingSignup.objects.update_or_create(
-        email=email,
-        defaults={"password": password_hash, "display_name": display_name, "code": record},
-    )
+    with transaction.atomic():
+        user = user_get_by_email(email=email)
+        if user is not None:
+            _existing_account_notify(user=user, client=client)
+            return
+        record = code_send(purpose=Purpose.VERIFY_EMAIL, target=email, client=client)
+        PendingSignup.objects.update_or_create(
+            email=email,
+            defaults={"password": password_hash, "display_name": display_name, "code": record},
+        )
 
 
 @transaction.atomic
