@@ -12,7 +12,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 from keyhouse.accounts.forms import AdminLoginForm
+from keyhouse.accounts.models import PendingSignup
 from keyhouse.accounts.services.account import password_set_by_admin, user_set_active
+from keyhouse.core.admin import ReadOnlyModelAdmin
 from keyhouse.core.http import client_info
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_revoke_all
@@ -79,13 +81,7 @@ class AccountUserAdmin(UserAdmin):
         return response
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        """Unticking "active" on the user page signs the user out everywhere too.
-
-        A new address drops the old one's contest mark: it was about the old address
-        (addresses compare case-insensitively, so a change of capitals keeps it).
-        """
-        if form.initial.get("email", "").lower() != obj.email.lower():
-            obj.email_contested_at = None
+        """Unticking "active" on the user page signs the user out everywhere too."""
         active = obj.is_active
         if change and "is_active" in form.changed_data:
             obj.is_active = not active
@@ -95,6 +91,16 @@ class AccountUserAdmin(UserAdmin):
             )
         else:
             super().save_model(request, obj, form, change)
+
+
+@admin.register(PendingSignup)
+class PendingSignupAdmin(ReadOnlyModelAdmin):
+    """Sign-ups waiting for their code: no account exists for them yet."""
+
+    list_display = ("email", "display_name", "created_at", "updated_at")
+    search_fields = ("email",)
+    date_hierarchy = "created_at"
+    exclude = ("password",)
 
 
 admin.site.login_form = AdminLoginForm

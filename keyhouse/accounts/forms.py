@@ -11,6 +11,7 @@ from keyhouse.accounts.services.signin import InvalidCredentials, signin_admin
 from keyhouse.core.exceptions import ServiceUnavailable
 from keyhouse.core.http import client_info
 from keyhouse.core.ratelimit import RateLimited, ratelimit_enforce
+from keyhouse.users.emails import email_canonical
 
 
 class AdminLoginForm(AdminAuthenticationForm):
@@ -26,9 +27,9 @@ class AdminLoginForm(AdminAuthenticationForm):
         password = self.cleaned_data.get("password")
         if email is not None and password:
             client = client_info(self.request)
-            target = email.strip().lower()
+            limited = {"ip": client.ip, "target": email_canonical(email)}
             try:
-                ratelimit_enforce(action="login", values={"ip": client.ip, "target": target}.get)
+                ratelimit_enforce(action="login", values=limited.get)
                 self.user_cache = signin_admin(
                     email=email, password=password, client=client, request=self.request
                 )

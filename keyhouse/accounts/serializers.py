@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from keyhouse.core.fields import OneTimeCodeField, StrictCharField
 from keyhouse.tokens.serializers import TokenTransportInputSerializer
-from keyhouse.users.managers import normalize_email, validate_email_domain
+from keyhouse.users.emails import email_canonical, validate_email_domain
 from keyhouse.users.models import User
 from keyhouse.users.services import user_password_validate
 
@@ -15,15 +15,15 @@ EMAIL_MAX_LENGTH = 254  # RFC 5321's limit on a path, as User.email
 
 
 class AddressField(serializers.EmailField):
-    """An email address, normalised as stored, and within the limit once normalised
-    (an internationalised domain grows when it is IDNA-encoded); like User.email, it
+    """An email address in its canonical form, and within the limit in that form (an
+    internationalised domain grows when it is IDNA-encoded); like User.email, it
     refuses a domain IDNA cannot encode, which no mail could reach."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=EMAIL_MAX_LENGTH, validators=[validate_email_domain], **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
-        email = normalize_email(super().to_internal_value(data))
+        email = email_canonical(super().to_internal_value(data))
         if len(email) > EMAIL_MAX_LENGTH:
             self.fail("max_length", max_length=EMAIL_MAX_LENGTH)
         return email
@@ -34,8 +34,13 @@ def _password_field(**kwargs: Any) -> StrictCharField:
 
 
 class LoginInputSerializer(TokenTransportInputSerializer):
+    # Not an AddressField: a malformed address fails like an unknown one (401), so that
+    # the answer never tells which addresses Keyhouse would accept.
     email = StrictCharField(max_length=254)
     password = _password_field()
+
+    def validate_email(self, value: str) -> str:
+        return email_canonical(value)
 
 
 class SignupInputSerializer(serializers.Serializer):

@@ -41,9 +41,10 @@ from keyhouse.accounts.services.reauthentication import reauthenticate
 from keyhouse.accounts.services.signin import signin_with_password
 from keyhouse.accounts.services.signup import email_verification_resend, email_verify, signup
 from keyhouse.core.http import client_info
-from keyhouse.core.ratelimit import rate_limit
+from keyhouse.core.ratelimit import rate_limit, ratelimit_target
 from keyhouse.tokens.serializers import TokenPairOutputSerializer
 from keyhouse.tokens.views import token_pair_response
+from keyhouse.users.phones import phone_normalize
 from keyhouse.users.serializers import UserOutputSerializer, user_output
 
 
@@ -62,13 +63,13 @@ class LoginApi(PublicApi):
         responses={200: TokenPairOutputSerializer},
         summary="Sign in with email and password",
         description="Unknown email, wrong password and inactive account all answer 401 "
-        "`invalid_credentials`. A correct password for an unverified email answers 403 "
-        "`email_not_verified`.",
+        "`invalid_credentials`.",
     )
-    @rate_limit("login", target="email")
+    @rate_limit("login")
     def post(self, request: Request) -> Response:
         serializer = LoginInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        ratelimit_target(action="login", target=serializer.validated_data["email"])
         pair = signin_with_password(
             email=serializer.validated_data["email"],
             password=serializer.validated_data["password"],
@@ -94,6 +95,7 @@ class SignupApi(PublicApi):
     def post(self, request: Request) -> Response:
         serializer = SignupInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        ratelimit_target(action="signup", target=serializer.validated_data["email"])
         signup(**serializer.validated_data, client=client_info(request))
         return accepted(_("Check your email to finish signing up."))
 
@@ -110,6 +112,7 @@ class EmailResendApi(PublicApi):
     def post(self, request: Request) -> Response:
         serializer = EmailInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        ratelimit_target(action="email_resend", target=serializer.validated_data["email"])
         email_verification_resend(
             email=serializer.validated_data["email"], client=client_info(request)
         )
@@ -121,12 +124,15 @@ class EmailVerifyApi(PublicApi):
         request=EmailVerifyInputSerializer,
         responses={200: TokenPairOutputSerializer},
         summary="Verify the email with its code and sign in",
-        description="A wrong, expired, used or replaced code answers 400 `code_invalid`.",
+        description="Creates the account the sign-up asked for and signs it in. A wrong, "
+        "expired, used or replaced code answers 400 `code_invalid`, and so does the code "
+        "of an address that has an account by then.",
     )
-    @rate_limit("email_verify", target="email")
+    @rate_limit("email_verify")
     def post(self, request: Request) -> Response:
         serializer = EmailVerifyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        ratelimit_target(action="email_verify", target=serializer.validated_data["email"])
         pair = email_verify(
             email=serializer.validated_data["email"],
             code=serializer.validated_data["code"],
@@ -149,6 +155,7 @@ class PasswordForgotApi(PublicApi):
     def post(self, request: Request) -> Response:
         serializer = EmailInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        ratelimit_target(action="password_forgot", target=serializer.validated_data["email"])
         password_forgot(email=serializer.validated_data["email"], client=client_info(request))
         return accepted(_("If the address has an account, a reset code is on its way."))
 
@@ -161,10 +168,11 @@ class PasswordResetApi(PublicApi):
         description="Every session of the account ends; sign in again with the new "
         "password. A wrong, expired or used code answers 400 `code_invalid`.",
     )
-    @rate_limit("password_reset", target="email")
+    @rate_limit("password_reset")
     def post(self, request: Request) -> Response:
         serializer = PasswordResetInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        ratelimit_target(action="password_reset", target=serializer.validated_data["email"])
         password_reset(**serializer.validated_data, client=client_info(request))
         return Response({"detail": _("Your password was changed. Sign in with it.")})
 
@@ -295,9 +303,9 @@ class PhoneSendCodeApi(PublicApi):
     def post(self, request: Request) -> Response:
         serializer = PhoneInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        phone_sign_in_code_send(
-            phone=serializer.validated_data["phone"], client=client_info(request)
-        )
+        phone = phone_normalize(serializer.validated_data["phone"])
+        ratelimit_target(action="phone_send_code", target=phone)
+        phone_sign_in_code_send(phone=phone, client=client_info(request))
         return accepted(_("If the number can sign in, a code is on its way."))
 
 
@@ -310,12 +318,14 @@ class PhoneVerifyApi(PublicApi):
         "KEYHOUSE_PHONE_SIGNUP_ENABLED is off). A wrong, expired or used code answers 400 "
         "`code_invalid`.",
     )
-    @rate_limit("phone_verify", target="phone")
+    @rate_limit("phone_verify")
     def post(self, request: Request) -> Response:
         serializer = PhoneVerifyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        phone = phone_normalize(serializer.validated_data["phone"])
+        ratelimit_target(action="phone_verify", target=phone)
         pair = phone_sign_in(
-            phone=serializer.validated_data["phone"],
+            phone=phone,
             code=serializer.validated_data["code"],
             client=client_info(request),
         )

@@ -1,9 +1,14 @@
-"""Issue and verify one-time codes, one engine for every purpose.
+"""One-time codes, one engine for every purpose: send them and check them.
+
+Callers use ``code_send`` and ``code_check``, whoever makes the code: they issue it,
+deliver it by email or SMS (or have Twilio Verify make, send and check it), count it
+in the metrics and record it in the audit trail. Nothing else queues a code.
 
 A code is stored only as an HMAC whose salt names its purpose and target, so a code
 sent to verify one address can neither verify another nor reset a password. Limits
 live in the cache (keyhouse.core.ratelimit) and are checked before anything is
-written: a refused request leaves the code already sent usable.
+written: a refused request leaves the code already sent usable. A target is an email
+address in its canonical form (``email_canonical``) or a phone number in E.164.
 
 Codes sent by SMS may be made and checked by Twilio Verify instead
 (KEYHOUSE_SMS_CODES = "twilio_verify"). Starting and checking those goes through
@@ -23,11 +28,21 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from keyhouse.audit.models import AuditEvent
+from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import SMS_PURPOSES, OneTimeCode, Purpose
 from keyhouse.core.crypto import keyed_hash, keyed_hash_matches, random_digits, random_secret
 from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.http import ClientInfo
+from keyhouse.core.metrics import CODE_CHECKS, CODES_SENT
 from keyhouse.core.ratelimit import RateLimited, cooldown_start, parse_rate, ratelimit_hit
-from keyhouse.delivery.services import sms_verification_check, sms_verification_enqueue
+from keyhouse.delivery.services import (
+    email_enqueue,
+    sms_enqueue,
+    sms_verification_check,
+    sms_verification_enqueue,
+)
+from keyhouse.users.emails import email_canonical
 
 
 class CodeCooldown(RateLimited):
@@ -69,9 +84,9 @@ class IssuedCode:
         return math.ceil((self.record.expires_at - self.record.created_at).total_seconds() / 60)
 
 
-def code_target_canonical(target: str) -> str:
-    """Compare targets case-insensitively, as user emails are, and limit them as one."""
-    return target.strip().lower()
+def _target(purpose: Purpose, target: str) -> str:
+    """Return ``target`` as codes store, limit and compare it (see the module's notes)."""
+    return target.strip() if purpose in SMS_PURPOSES else email_canonical(target)
 
 
 def _salt(purpose: str, target: str) -> str:
@@ -98,7 +113,7 @@ def code_limits_hit(*, purpose: Purpose | str, target: str, ip: str | None = Non
     address or number receives.
     """
     purpose = Purpose(purpose)
-    target = code_target_canonical(target)
+    target = _target(purpose, target)
     if ip:
         result = ratelimit_hit(
             scope="codes.issue.ip", key=ip, rate=parse_rate(settings.KEYHOUSE_CODE_RATE_PER_IP)
@@ -128,18 +143,18 @@ def code_issue(
     user: AbstractBaseUser | None = None,
     ip: str | None = None,
 ) -> IssuedCode:
-    """Issue a code for ``purpose`` to send to ``target``, replacing older live ones.
+    """Issue a code for ``purpose`` and ``target``, replacing older live ones; send nothing.
 
+    ``code_send`` issues and delivers; this alone only makes the row (and the code).
     Raises CodeCooldown (429) while the resend cooldown of this purpose and target
     runs, and RateLimited (429) over the hourly cap per target or per client ``ip``;
     both carry ``retry_after``.
 
     When Twilio Verify makes the code (see ``_provider``), the row is recorded all the
-    same, a verification is queued to start once the transaction commits, and the
-    returned ``code`` is None.
+    same and the returned ``code`` is None: Twilio makes it when ``code_send`` asks.
     """
     purpose = Purpose(purpose)
-    target = code_target_canonical(target)
+    target = _target(purpose, target)
     code_limits_hit(purpose=purpose, target=target, ip=ip)
     provider = _provider(purpose)
     code = None
@@ -160,9 +175,48 @@ def code_issue(
             code_hash=keyed_hash(code or random_secret(), salt=_salt(purpose, target)),
             expires_at=now + timedelta(seconds=settings.KEYHOUSE_CODE_TTL),
         )
-        if code is None:
-            sms_verification_enqueue(to=target, template=purpose, user=user)
     return IssuedCode(record=record, code=code)
+
+
+@transaction.atomic
+def code_send(
+    *,
+    purpose: Purpose | str,
+    target: str,
+    client: ClientInfo,
+    user: AbstractBaseUser | None = None,
+    template: str | None = None,
+) -> OneTimeCode:
+    """Issue a code for ``purpose`` and send it to ``target``; return its row.
+
+    The purposes of ``SMS_PURPOSES`` go by SMS, the others by email, in the template
+    named ``template`` (the purpose's name by default). The message is queued once the
+    surrounding transaction commits, so a code rolled back is never sent; with Twilio
+    Verify making the SMS codes, Twilio is asked to make and send one instead. Raises
+    what ``code_issue`` raises, before anything is written.
+    """
+    purpose = Purpose(purpose)
+    issued = code_issue(purpose=purpose, target=target, user=user, ip=client.ip)
+    record = issued.record
+    channel = "sms" if purpose in SMS_PURPOSES else "email"
+    if issued.code is None:
+        sms_verification_enqueue(to=record.target, template=purpose, user=user)
+    else:
+        enqueue = sms_enqueue if channel == "sms" else email_enqueue
+        enqueue(
+            to=record.target,
+            template=template or purpose,
+            context={"code": issued.code, "expires_minutes": issued.expires_minutes},
+            user=user,
+        )
+    CODES_SENT.labels(purpose=purpose, channel=channel).inc()
+    audit_record(
+        type=AuditEvent.Type.CODE_SENT,
+        user_id=user.pk if user else None,
+        client=client,
+        detail={"purpose": purpose, "channel": channel},
+    )
+    return record
 
 
 def _code_try(*, record: OneTimeCode | None, code: str, now: datetime) -> KeyhouseError | None:
@@ -209,7 +263,7 @@ def code_verify(*, purpose: Purpose | str, target: str, code: str) -> OneTimeCod
     transaction that an error would roll back, or wrong tries would go uncounted.
     """
     purpose = Purpose(purpose)
-    target = code_target_canonical(target)
+    target = _target(purpose, target)
     with transaction.atomic():
         record = (
             OneTimeCode.objects.select_for_update()
@@ -228,12 +282,53 @@ def code_verify(*, purpose: Purpose | str, target: str, code: str) -> OneTimeCod
     return record
 
 
+def code_check(
+    *,
+    purpose: Purpose | str,
+    target: str,
+    code: str,
+    client: ClientInfo,
+    user_id: object = None,
+    anonymous: bool,
+) -> OneTimeCode:
+    """Check a code (see ``code_verify``), recording the outcome in the audit trail.
+
+    For an ``anonymous`` caller every failure becomes the same ``code_invalid``, with
+    no count of tries: a different answer for an expired code, or a count, would tell
+    anyone that a code is pending for the target, and so that an account exists. A
+    signed-in user checking a code for their own change gets the precise error.
+    Call it outside any transaction that an error would roll back (see ``code_verify``).
+    """
+    purpose = Purpose(purpose)
+    try:
+        record = code_verify(purpose=purpose, target=target, code=code)
+    except (CodeInvalid, CodeExpired, CodeExhausted) as exc:
+        CODE_CHECKS.labels(purpose=purpose, outcome=exc.code).inc()
+        audit_record(
+            type=AuditEvent.Type.CODE_CHECK_FAILED,
+            user_id=user_id,
+            client=client,
+            detail={"purpose": purpose, "reason": exc.code},
+        )
+        if anonymous:
+            raise CodeInvalid from exc
+        raise
+    CODE_CHECKS.labels(purpose=purpose, outcome="valid").inc()
+    audit_record(
+        type=AuditEvent.Type.CODE_CHECKED,
+        user_id=record.user_id,
+        client=client,
+        detail={"purpose": purpose},
+    )
+    return record
+
+
 def code_invalidate_for_target(*, user_id: object, target: str) -> int:
     """End the user's live codes sent to ``target`` (an address they no longer have)."""
     now = timezone.now()
     return OneTimeCode.objects.filter(
         user_id=user_id,
-        target=code_target_canonical(target),
+        target=email_canonical(target),
         consumed_at__isnull=True,
         invalidated_at__isnull=True,
     ).update(invalidated_at=now, updated_at=now)

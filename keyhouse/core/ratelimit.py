@@ -214,11 +214,20 @@ def ratelimit_enforce(*, action: str, values: Callable[[str], str | None]) -> No
             raise RateLimited(retry_after=result.retry_after)
 
 
-def rate_limit(action: str, *, target: str | None = None) -> Callable:
-    """Decorate an API view method with the limits of ``action``.
+def ratelimit_target(*, action: str, target: str) -> None:
+    """Count a request against the "/target" limits of ``action``, keyed on ``target``.
 
-    ``target`` names the request field (an email or phone) that "/target" limits key
-    on, compared trimmed and lower-cased.
+    Call it once the input is valid, with the target (an address or a number) in its
+    canonical form: every spelling of one target then shares its counters, and input
+    that fails validation charges nobody's.
+    """
+    ratelimit_enforce(action=action, values={"target": target}.get)
+
+
+def rate_limit(action: str) -> Callable:
+    """Decorate an API view method with the "/ip" and "/user" limits of ``action``.
+
+    Its "/target" limits wait for valid input: the view calls ``ratelimit_target``.
     """
 
     def decorator(method: Callable) -> Callable:
@@ -230,9 +239,7 @@ def rate_limit(action: str, *, target: str | None = None) -> Callable:
                 if key == "user":
                     user = getattr(request, "user", None)
                     return str(user.pk) if user is not None and user.is_authenticated else None
-                data = request.data if target else None
-                raw = data.get(target) if isinstance(data, dict) else None
-                return raw.strip().lower() if isinstance(raw, str) else None
+                return None
 
             ratelimit_enforce(action=action, values=values)
             return method(view, request, *args, **kwargs)

@@ -62,16 +62,12 @@ class UserAdmin(DjangoUserAdmin):
         "date_joined",
         "last_login",
         "email_verified_at",
-        "email_contested_at",
         "phone_verified_at",
     )
     fieldsets = (
         (None, {"fields": ("id", "email", "password")}),
         (_("Profile"), {"fields": ("display_name", "phone")}),
-        (
-            _("Verification"),
-            {"fields": ("email_verified_at", "email_contested_at", "phone_verified_at")},
-        ),
+        (_("Verification"), {"fields": ("email_verified_at", "phone_verified_at")}),
         (
             _("Permissions"),
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},

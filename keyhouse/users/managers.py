@@ -2,55 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import idna
 from django.contrib.auth.base_user import BaseUserManager
-from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator
 from django.db.models import Value
 from django.db.models.functions import Lower
-from django.utils.translation import gettext_lazy as _
 
+# validate_email_domain is imported here too: migrations name it by this module.
+from keyhouse.users.emails import email_canonical, validate_email_domain
 
-def _encode_domain(domain: str) -> str:
-    return idna.encode(domain, uts46=True).decode("ascii")
-
-
-def normalize_email(email: str) -> str:
-    """Trim the address and lower-case and IDNA-encode its domain.
-
-    The local part keeps its case (RFC 5321 section 2.4 lets a server distinguish
-    it), while uniqueness and lookups compare the whole address case-insensitively.
-    A domain IDNA cannot encode is only lower-cased, so that a lookup of any input
-    still runs (and finds no one): ``validate_email_domain`` keeps it out of storage.
-    """
-    email = email.strip()
-    local, at, domain = email.rpartition("@")
-    if not at:
-        return email
-    try:
-        domain = _encode_domain(domain)
-    except idna.IDNAError:
-        domain = domain.lower()
-    return f"{local}@{domain.lower()}"
-
-
-def validate_email_domain(email: str) -> None:
-    """Refuse an address whose domain IDNA cannot encode, as no mail could reach it.
-
-    EmailValidator accepts a label of 63 characters, which can pass DNS's limit of 63
-    bytes once in Punycode ("ß" * 63). Only names it accepts are checked here: address
-    literals and malformed names are its to judge, so an address gets one error.
-    """
-    domain = email.rpartition("@")[2]
-    if not EmailValidator.domain_regex.match(domain):
-        return
-    try:
-        _encode_domain(domain)
-    except idna.IDNAError:
-        raise ValidationError(
-            _("Enter a valid email address: its domain cannot be encoded for DNS."),
-            code="invalid",
-        ) from None
+__all__ = ["UserManager", "validate_email_domain"]
 
 
 class UserManager(BaseUserManager):
@@ -58,7 +17,8 @@ class UserManager(BaseUserManager):
 
     @classmethod
     def normalize_email(cls, email: str | None) -> str:
-        return normalize_email(email or "")
+        """Django's hook for the form of a stored address: the canonical one."""
+        return email_canonical(email or "")
 
     def get_by_natural_key(self, username: str | None):
         """Find a user by email case-insensitively (Django's admin login uses this)."""

@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
-from keyhouse.users.managers import UserManager, validate_email_domain
+from keyhouse.users.emails import email_canonical, validate_email_domain
+from keyhouse.users.managers import UserManager
 
 # Lets queries say email__lower=..., which uses the case-insensitive unique index.
 models.EmailField.register_lookup(Lower)
@@ -29,15 +30,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     phone = PhoneNumberField(_("phone number"), blank=True, null=True, unique=True)
     email_verified_at = models.DateTimeField(_("email verified at"), blank=True, null=True)
-    email_contested_at = models.DateTimeField(
-        _("email contested at"),
-        blank=True,
-        null=True,
-        help_text=_(
-            "Someone signed up for this unverified address with another password: whoever "
-            "verifies it next takes the account over, with no password."
-        ),
-    )
     phone_verified_at = models.DateTimeField(_("phone verified at"), blank=True, null=True)
     display_name = models.CharField(_("display name"), max_length=150, blank=True)
     is_active = models.BooleanField(
@@ -76,7 +68,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def clean(self) -> None:
         super().clean()
-        self.email = UserManager.normalize_email(self.email)
+        self.email = email_canonical(self.email)
 
     def get_full_name(self) -> str:
         return self.display_name or str(self)

@@ -5,9 +5,11 @@ from http import HTTPStatus
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.users.emails import email_canonical
 from keyhouse.users.models import User
 
 
@@ -41,13 +43,30 @@ def user_profile_update(*, user: User, display_name: str) -> User:
 
 
 def user_create(
-    *, email: str, password: str | None, display_name: str = "", is_active: bool = True
+    *,
+    email: str,
+    password: str | None = None,
+    password_hash: str | None = None,
+    display_name: str = "",
+    is_active: bool = True,
+    email_verified: bool = False,
 ) -> User:
-    """Create a user; the database's case-insensitive constraint decides any race."""
+    """Create a user; the database's case-insensitive constraint decides any race.
+
+    Give the ``password`` in clear, or its ``password_hash`` made before (by
+    ``make_password``); with neither, the user has no usable password.
+    """
+    fields = {
+        "display_name": display_name,
+        "is_active": is_active,
+        "email_verified_at": timezone.now() if email_verified else None,
+    }
     try:
         with transaction.atomic():
-            return User.objects.create_user(
-                email=email, password=password, display_name=display_name, is_active=is_active
+            if password_hash is None:
+                return User.objects.create_user(email=email, password=password, **fields)
+            return User.objects.create(
+                email=email_canonical(email), password=password_hash, **fields
             )
     except IntegrityError as exc:
         raise EmailTaken from exc

@@ -12,18 +12,18 @@ from keyhouse.accounts.services.reauthentication import (
     password_confirm,
     reauthentication_require,
 )
-from keyhouse.accounts.services.signin import account_name, password_failures_clear
-from keyhouse.accounts.services.verification import code_check, code_send
+from keyhouse.accounts.services.signin import password_failures_clear
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
 from keyhouse.codes.selectors import code_live_target
-from keyhouse.codes.services import CodeInvalid, code_invalidate_for_target
+from keyhouse.codes.services import CodeInvalid, code_check, code_invalidate_for_target, code_send
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.delivery.models import Delivery
 from keyhouse.delivery.services import email_enqueue
 from keyhouse.tokens.services import session_authenticated, session_revoke_all
+from keyhouse.users.emails import email_canonical
 from keyhouse.users.models import User
 from keyhouse.users.services import EmailTaken, user_password_validate, user_profile_update
 
@@ -106,9 +106,9 @@ def email_change_request(
     answers 409 if it does.
     """
     reauthentication_require(session_id=session_id)
-    if new_email.lower() == user.email.lower():
+    if new_email == email_canonical(user.email):
         raise EmailUnchanged(fields={"email": [EmailUnchanged.message]})
-    code_send(purpose=Purpose.CHANGE_EMAIL, to=new_email, channel="email", client=client, user=user)
+    code_send(purpose=Purpose.CHANGE_EMAIL, target=new_email, client=client, user=user)
 
 
 def email_change_confirm(*, user: User, code: str, client: ClientInfo) -> User:
@@ -133,10 +133,9 @@ def email_change_confirm(*, user: User, code: str, client: ClientInfo) -> User:
         old_email = user.email
         user.email = target
         user.email_verified_at = timezone.now()
-        user.email_contested_at = None  # a mark on the old address, proven or not
         try:
             with transaction.atomic():
-                user.save(update_fields=["email", "email_verified_at", "email_contested_at"])
+                user.save(update_fields=["email", "email_verified_at"])
         except IntegrityError as exc:
             raise EmailTaken from exc
         if old_email:
@@ -170,7 +169,7 @@ def account_delete(*, user: User, session_id: uuid.UUID, client: ClientInfo) -> 
     events = AuditEvent.objects.filter(user_id=user_id)
     if user.email:
         # Sign-ins refused before the account was known (throttled) name it by address only.
-        named = AuditEvent.objects.filter(user_id=None, detail__email=account_name(user.email))
+        named = AuditEvent.objects.filter(user_id=None, detail__email=email_canonical(user.email))
         events = events | named
     events.update(ip=None, user_agent="", detail={})
     User.objects.filter(pk=user_id).delete()

@@ -5,13 +5,11 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from keyhouse.accounts.services.phone import phone_remove_before_address_proven
 from keyhouse.accounts.services.signin import password_failures_clear
-from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
-from keyhouse.codes.services import CodeInvalid, code_limits_hit
+from keyhouse.codes.services import CodeInvalid, code_check, code_limits_hit, code_send
 from keyhouse.core.http import ClientInfo
 from keyhouse.delivery.services import email_enqueue
 from keyhouse.tokens.services import session_revoke_all
@@ -29,9 +27,7 @@ def password_forgot(*, email: str, client: ClientInfo) -> None:
     """
     user = user_get_by_email(email=email)
     if user is not None and user.is_active:
-        code_send(
-            purpose=Purpose.PASSWORD_RESET, to=user.email, channel="email", client=client, user=user
-        )
+        code_send(purpose=Purpose.PASSWORD_RESET, target=user.email, client=client, user=user)
     else:
         code_limits_hit(purpose=Purpose.PASSWORD_RESET, target=email, ip=client.ip)
 
@@ -44,8 +40,7 @@ def password_reset(*, email: str, code: str, new_password: str, client: ClientIn
 
     The password is checked against the policy before the code, so a refused password
     leaves the code usable for a second try. Receiving the code proves the address,
-    so an unverified address becomes verified, and a phone number added before goes
-    (see ``phone_remove_before_address_proven``).
+    so an unverified address (one an admin gave the account) becomes verified.
     """
     # Judged against the address only, registered or not: checking it against the
     # account's own details would answer differently for a registered address.
@@ -58,12 +53,9 @@ def password_reset(*, email: str, code: str, new_password: str, client: ClientIn
         if not user.is_active:
             raise CodeInvalid
         user.set_password(new_password)
-        fields = ["password", "email_verified_at", "email_contested_at"]
         if user.email_verified_at is None:
             user.email_verified_at = timezone.now()
-            user.email_contested_at = None  # the owner of the address chose the password
-            fields += phone_remove_before_address_proven(user=user, client=client)
-        user.save(update_fields=fields)
+        user.save(update_fields=["password", "email_verified_at"])
         session_revoke_all(user_id=user.pk, reason="password_reset", client=client)
         email_enqueue(to=user.email, template="password_changed", context={}, user=user)
         audit_record(type=AuditEvent.Type.PASSWORD_RESET, user_id=user.pk, client=client)

@@ -14,12 +14,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from keyhouse.accounts.services.reauthentication import reauthentication_require
-from keyhouse.accounts.services.verification import code_check, code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
 from keyhouse.codes.selectors import code_live_target
-from keyhouse.codes.services import CodeInvalid, code_limits_hit
+from keyhouse.codes.services import CodeInvalid, code_check, code_limits_hit, code_send
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
@@ -42,27 +41,6 @@ class PhoneUnchanged(KeyhouseError):
     message = _("This is already the account's phone number.")
 
 
-def phone_remove_before_address_proven(*, user: User, client: ClientInfo) -> list[str]:
-    """Remove the phone number of an account whose address is being proven for the first time.
-
-    Whoever registered the address first may have signed in before verifying (where that
-    is allowed) and added their own number to come back by SMS later. When the address's
-    owner takes the account over, that number goes with every session. Returns the user
-    fields changed, for the caller to save.
-    """
-    if not user.phone:
-        return []
-    user.phone = None
-    user.phone_verified_at = None
-    audit_record(
-        type=AuditEvent.Type.PHONE_CHANGED,
-        user_id=user.pk,
-        client=client,
-        detail={"removed": "address_claimed"},
-    )
-    return ["phone", "phone_verified_at"]
-
-
 def _user_by_phone(phone: str, *, lock: bool = False) -> User | None:
     users = User.objects.select_for_update() if lock else User.objects
     return users.filter(phone=phone).first()
@@ -79,7 +57,7 @@ def phone_sign_in_code_send(*, phone: str, client: ClientInfo) -> None:
     user = _user_by_phone(phone)
     can_sign_in = user.is_active if user else settings.KEYHOUSE_PHONE_SIGNUP_ENABLED
     if can_sign_in:
-        code_send(purpose=Purpose.PHONE_SIGN_IN, to=phone, channel="sms", client=client, user=user)
+        code_send(purpose=Purpose.PHONE_SIGN_IN, target=phone, client=client, user=user)
     else:
         code_limits_hit(purpose=Purpose.PHONE_SIGN_IN, target=phone, ip=client.ip)
 
@@ -130,7 +108,7 @@ def phone_change_request(*, user: User, session_id: object, phone: str, client: 
     if user.phone is not None and str(user.phone) == phone:
         raise PhoneUnchanged(fields={"phone": [PhoneUnchanged.message]})
     purpose = Purpose.CHANGE_PHONE if user.phone else Purpose.VERIFY_PHONE
-    code_send(purpose=purpose, to=phone, channel="sms", client=client, user=user)
+    code_send(purpose=purpose, target=phone, client=client, user=user)
 
 
 def phone_change_confirm(*, user: User, code: str, client: ClientInfo) -> User:

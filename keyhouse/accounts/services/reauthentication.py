@@ -9,10 +9,10 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from keyhouse.accounts.services.signin import password_attempt_count, password_failures_clear
-from keyhouse.accounts.services.verification import code_check
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
+from keyhouse.codes.services import code_check
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.tokens.services import session_authenticated, session_recently_authenticated

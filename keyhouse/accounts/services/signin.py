@@ -22,7 +22,7 @@ from keyhouse.core.ratelimit import (
 )
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import TokenPair, session_start
-from keyhouse.users.managers import normalize_email
+from keyhouse.users.emails import email_canonical
 from keyhouse.users.models import User
 from keyhouse.users.selectors import user_get_by_email
 
@@ -40,18 +40,7 @@ class LoginThrottled(RateLimited):
     )
 
 
-class EmailNotVerified(KeyhouseError):
-    code = "email_not_verified"
-    status = HTTPStatus.FORBIDDEN
-    message = _("Verify your email address before signing in with a password.")
-
-
 _FAILURES = "login_failures"
-
-
-def account_name(email: str) -> str:
-    """The account an address names, as failure counters and throttled events name it."""
-    return normalize_email(email).lower()
 
 
 def _failure_rates() -> tuple[Rate, Rate]:
@@ -93,7 +82,7 @@ def password_attempt_count(*, account: str, ip: str | None) -> None:
     (re-authentication, password change) share the same counters, so a stolen session
     cannot guess the password faster than a sign-in form can.
     """
-    for scope, key, rate in _password_throttles(account=account_name(account), ip=ip):
+    for scope, key, rate in _password_throttles(account=email_canonical(account), ip=ip):
         result = ratelimit_hit(scope=scope, key=key, rate=rate)
         if not result.allowed:
             raise LoginThrottled(retry_after=result.retry_after)
@@ -107,7 +96,7 @@ def password_failures_clear(*, account: str) -> None:
     came from.
     """
     ratelimit_generation_renew(
-        scope=_FAILURES, key=account_name(account), longest=_longest_failure_rate()
+        scope=_FAILURES, key=email_canonical(account), longest=_longest_failure_rate()
     )
 
 
@@ -128,7 +117,7 @@ def password_authenticate(
         audit_record(
             type=AuditEvent.Type.LOGIN_FAILED,
             client=client,
-            detail={"email": account_name(email), "reason": "throttled"},
+            detail={"email": email_canonical(email), "reason": "throttled"},
         )
         SIGN_INS.labels(method="password", outcome="throttled").inc()
         raise
@@ -139,7 +128,7 @@ def password_authenticate(
             type=AuditEvent.Type.LOGIN_FAILED,
             user_id=known.pk if known else None,
             client=client,
-            detail={"email": account_name(email)},
+            detail={"email": email_canonical(email)},
         )
         SIGN_INS.labels(method="password", outcome="failure").inc()
         raise InvalidCredentials
@@ -152,12 +141,9 @@ def signin_with_password(
 ) -> TokenPair:
     """Sign in with email and password and start a session.
 
-    Whether the address is verified is told only to someone who has just proved the
-    password (see ``password_authenticate`` for how failures look and are throttled).
+    See ``password_authenticate`` for how failures look and are throttled.
     """
     user = password_authenticate(email=email, password=password, client=client, request=request)
-    if settings.KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL and user.email_verified_at is None:
-        raise EmailNotVerified
     pair = session_start(user=user, amr=[LoginSession.Method.PASSWORD], client=client)
     SIGN_INS.labels(method="password", outcome="success").inc()
     audit_record(
@@ -184,7 +170,7 @@ def signin_admin(
             type=AuditEvent.Type.LOGIN_FAILED,
             user_id=user.pk,
             client=client,
-            detail={"email": account_name(email), "reason": "not_staff", "site": "admin"},
+            detail={"email": email_canonical(email), "reason": "not_staff", "site": "admin"},
         )
         SIGN_INS.labels(method="password", outcome="failure").inc()
         raise InvalidCredentials

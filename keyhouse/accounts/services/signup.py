@@ -1,75 +1,38 @@
-"""Sign-up by email: register, send a code, verify it, sign in.
+"""Sign-up by email: keep a pending sign-up, mail its code, create the account on the code.
 
-Sign-up and resend answer the same whether or not the address is registered, and
-sign-up costs one password hash by the default hasher on every path (a sign-up that
-loses a race to create the account, two). An address that is already verified gets a
-message saying someone tried to sign up with it, instead of a code.
+No account exists until its address is proven: sign-up keeps a pending sign-up (the
+password's hash and the display name, bound to the code it mailed), and only
+``email_verify`` creates the user, from the pending sign-up the code belongs to. A
+newer sign-up of the address replaces the pending one, so whoever holds the mailbox
+ends with the password of the sign-up whose code they enter. The resend cooldown
+refuses a second sign-up of an address within a minute of the first, before it
+replaces anything.
 
-Until an address is verified, nobody has proven it is theirs, so a repeated sign-up
-changes nothing on the account but a mark. With the password the address was
-registered with, it just sends a new code. With another password it may be the
-owner's or someone else's, however long after the first one it comes, and nothing
-tells which: the address is marked contested (``email_contested_at``), for good until
-it is verified. Whoever then verifies it is handed the account without a password and
-chooses one through a reset, on nobody else's word; every earlier session ends and a
-phone number added before is removed, so whoever registered the address first keeps
-no way back in.
+Sign-up and resend answer the same whether or not the address has an account, and
+sign-up costs one password hash by the default hasher on every path. An address
+that has an account gets a message saying someone tried to sign up with it, instead
+of a code.
 """
 
 from __future__ import annotations
 
-from django.contrib.auth.hashers import check_password, get_hasher, identify_hasher, make_password
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
-from django.utils import timezone
 
-from keyhouse.accounts.services.phone import phone_remove_before_address_proven
-from keyhouse.accounts.services.signin import password_failures_clear
-from keyhouse.accounts.services.verification import code_check, code_send
+from keyhouse.accounts.models import PendingSignup
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
-from keyhouse.codes.services import CodeInvalid, code_limits_hit, code_target_canonical
+from keyhouse.codes.services import CodeInvalid, code_check, code_limits_hit, code_send
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
 from keyhouse.delivery.services import email_enqueue
 from keyhouse.tokens.models import LoginSession
-from keyhouse.tokens.services import TokenPair, session_revoke_all, session_start
+from keyhouse.tokens.services import TokenPair, session_start
+from keyhouse.users.emails import email_canonical
 from keyhouse.users.models import User
 from keyhouse.users.selectors import user_get_by_email
 from keyhouse.users.services import EmailTaken, user_create
-
-
-def _verification_code_send(*, user: User, client: ClientInfo) -> None:
-    code_send(
-        purpose=Purpose.VERIFY_EMAIL, to=user.email, channel="email", client=client, user=user
-    )
-
-
-def _same_password(password: str, encoded: str) -> bool:
-    """Check ``password`` against ``encoded`` for the work of one hash by the default hasher.
-
-    A hash by another hasher or with other parameters (or none) is not checked but
-    counted as different, so that its cost tells nothing about the account.
-    """
-    try:
-        hasher = identify_hasher(encoded)
-    except ValueError:
-        hasher = None
-    if hasher is None or hasher.algorithm != get_hasher().algorithm or hasher.must_update(encoded):
-        make_password(password)
-        return False
-    return check_password(password, encoded)
-
-
-def _contest(*, user: User) -> None:
-    """Mark an unverified address as claimed with another password (see the module's notes).
-
-    One conditional write, committed before any code is sent, so that the mark stands
-    whatever happens to codes, and never lands on an address verified meanwhile.
-    """
-    User.objects.filter(
-        pk=user.pk, email_verified_at__isnull=True, email_contested_at__isnull=True
-    ).update(email_contested_at=timezone.now())
 
 
 def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
@@ -78,73 +41,79 @@ def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
 
 
 def signup(*, email: str, password: str, display_name: str, client: ClientInfo) -> None:
-    """Register an address, or send a new code while it is unverified.
+    """Keep a pending sign-up of ``email`` and mail its code.
 
-    A repeated sign-up of an unverified address sends a new code, which replaces the
-    older one (see the module's notes on a contested address). The contest is committed
-    before the code is sent, which may be refused as too soon.
+    A registered address gets a notice instead. The password is hashed first on every
+    path (outside the transaction, which holds no lock meanwhile), so that the time the
+    answer takes tells nothing. A sign-up refused by the code limits (429) leaves the
+    pending sign-up and its code as they were.
     """
+    password_hash = make_password(password)
+    email = email_canonical(email)
     with transaction.atomic():
         user = user_get_by_email(email=email)
-        if user is None:
-            try:
-                user = user_create(email=email, password=password, display_name=display_name)
-            except EmailTaken:
-                # A concurrent sign-up won, perhaps someone else's: this one is a repeat
-                # (a second hash, on this path alone, which nobody can choose to take).
-                user = user_get_by_email(email=email)
-                if user is None:
-                    return
-            else:
-                audit_record(type=AuditEvent.Type.SIGNED_UP, user_id=user.pk, client=client)
-                _verification_code_send(user=user, client=client)
-                return
-        if user.email_verified_at is not None:
-            make_password(password)  # the same work as the other paths, so timing tells nothing
+        if user is not None:
             _existing_account_notify(user=user, client=client)
             return
-        if not _same_password(password, user.password):
-            _contest(user=user)
-    with transaction.atomic():
-        _verification_code_send(user=user, client=client)
+        record = code_send(purpose=Purpose.VERIFY_EMAIL, target=email, client=client)
+        PendingSignup.objects.update_or_create(
+            email=email,
+            defaults={"password": password_hash, "display_name": display_name, "code": record},
+        )
 
 
 @transaction.atomic
 def email_verification_resend(*, email: str, client: ClientInfo) -> None:
-    """Send a new code to an unverified address; count the request for any address."""
-    user = user_get_by_email(email=email)
-    if user is not None and user.email_verified_at is None and user.is_active:
-        _verification_code_send(user=user, client=client)
-    else:
+    """Mail a new code for a pending sign-up; count the request the same for any address."""
+    email = email_canonical(email)
+    pending = PendingSignup.objects.select_for_update().filter(email=email).first()
+    if pending is None or user_get_by_email(email=email) is not None:
         code_limits_hit(purpose=Purpose.VERIFY_EMAIL, target=email, ip=client.ip)
+        return
+    pending.code = code_send(purpose=Purpose.VERIFY_EMAIL, target=email, client=client)
+    pending.save(update_fields=["code", "updated_at"])
+
+
+def _account_create(*, pending: PendingSignup, client: ClientInfo) -> User | None:
+    """Create the account of a proven pending sign-up; None if the address has one now.
+
+    The unique constraint on addresses decides a race with anything else that gives
+    the address to an account (another account's change of address, the admin).
+    """
+    try:
+        user = user_create(
+            email=pending.email,
+            password_hash=pending.password,
+            display_name=pending.display_name,
+            email_verified=True,
+        )
+    except EmailTaken:
+        return None
+    audit_record(type=AuditEvent.Type.SIGNED_UP, user_id=user.pk, client=client)
+    audit_record(type=AuditEvent.Type.EMAIL_VERIFIED, user_id=user.pk, client=client)
+    return user
 
 
 def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
-    """Verify an address with its code and sign its owner in.
+    """Create the account of a pending sign-up with its code, and sign its owner in.
 
-    A contested address's account is handed over: it keeps no password, every session
-    started before ends and a phone number added before is removed.
+    Only the code last sent for the pending sign-up creates the account. A code whose
+    address got an account meanwhile answers like a wrong one, and its pending
+    sign-up goes.
     """
     record = code_check(
         purpose=Purpose.VERIFY_EMAIL, target=email, code=code, client=client, anonymous=True
     )
     with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=record.user_id)
-        # A code sent just as the account moved to another address opens nothing.
-        if not user.is_active or record.target != code_target_canonical(user.email):
-            raise CodeInvalid
-        if user.email_verified_at is None:
-            user.email_verified_at = timezone.now()
-            fields = ["email_verified_at"]
-            if user.email_contested_at is not None:
-                user.set_unusable_password()
-                user.email_contested_at = None
-                fields += ["password", "email_contested_at"]
-                session_revoke_all(user_id=user.pk, reason="address_claimed", client=client)
-                fields += phone_remove_before_address_proven(user=user, client=client)
-                password_failures_clear(account=user.email)
-            user.save(update_fields=fields)
-            audit_record(type=AuditEvent.Type.EMAIL_VERIFIED, user_id=user.pk, client=client)
-        pair = session_start(user=user, amr=[LoginSession.Method.EMAIL_CODE], client=client)
+        pending = PendingSignup.objects.select_for_update().filter(code=record).first()
+        if pending is None:
+            user = None
+        else:
+            user = _account_create(pending=pending, client=client)
+            pending.delete()
+        if user is not None:
+            pair = session_start(user=user, amr=[LoginSession.Method.EMAIL_CODE], client=client)
+    if user is None:
+        raise CodeInvalid
     SIGN_INS.labels(method="email_code", outcome="success").inc()
     return pair

@@ -64,6 +64,22 @@ def test_a_target_rule_still_limits_login_per_email_when_configured(api_client, 
     assert statuses[-1] == HTTPStatus.TOO_MANY_REQUESTS
 
 
+def test_a_target_rule_counts_valid_requests_by_the_canonical_address(api_client, settings):
+    """Input that fails validation charges no address; every spelling of one shares it."""
+    settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "email_verify": "2/m/target"}
+
+    def verify(email, code="000000"):
+        return api_client.post(
+            "/api/v1/auth/email/verify", {"email": email, "code": code}, format="json"
+        ).json()["code"]
+
+    assert [verify("ada@example.com", code="0") for _ in range(3)] == ["validation_error"] * 3
+    spellings = (" ADA@Example.com", "ada@EXAMPLE.com", "Ada@example.com")
+    answers = [verify(email) for email in spellings]
+    assert answers == ["code_invalid", "code_invalid", "rate_limited"]
+    assert verify("grace@example.com") == "code_invalid"
+
+
 @pytest.mark.parametrize(
     ("charset", "body"),
     [

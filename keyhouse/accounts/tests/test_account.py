@@ -144,7 +144,7 @@ def test_email_change_switches_the_address_and_notifies_the_old_one(auth_client,
     response = auth_client.post("/api/v1/me/email", {"email": "Ada@New.example"}, format="json")
     assert response.status_code == HTTPStatus.ACCEPTED
     (message,) = smtp_mailer.messages
-    assert message["To"] == "Ada@new.example"
+    assert message["To"] == "ada@new.example"
     done = auth_client.post(
         "/api/v1/me/email/verify", {"code": code_in_mail(message)}, format="json"
     )

@@ -6,6 +6,8 @@ import pytest
 from django.contrib.admin.utils import quote
 from rest_framework.test import APIClient
 
+from keyhouse.accounts.models import PendingSignup
+from keyhouse.accounts.services.signup import signup
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.conftest import CLIENT
@@ -214,3 +216,23 @@ def test_the_audit_trail_is_listed_filtered_and_read_only(admin_client, tokens):
     deleted = admin_client.post(f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"})
     assert deleted.status_code == HTTPStatus.FORBIDDEN
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_pending_sign_ups_are_listed_read_only_without_their_password(admin_client):
+    signup(
+        email="pending@example.com",
+        password="a long pending passphrase",
+        display_name="Pending",
+        client=CLIENT,
+    )
+    pending = PendingSignup.objects.get()
+
+    listed = admin_client.get("/admin/accounts/pendingsignup/")
+    assert listed.status_code == HTTPStatus.OK
+    assert b"pending@example.com" in listed.content
+    page = admin_client.get(f"/admin/accounts/pendingsignup/{pending.pk}/change/")
+    assert page.status_code == HTTPStatus.OK
+    assert pending.password.encode() not in page.content
+    assert admin_client.get("/admin/accounts/pendingsignup/add/").status_code == (
+        HTTPStatus.FORBIDDEN
+    )

@@ -124,22 +124,6 @@ def test_reset_verifies_an_unverified_address(api_client, smtp_mailer, user):
     assert User.objects.get().email_verified
 
 
-def test_a_reset_that_proves_the_address_removes_a_phone_added_before(
-    api_client, smtp_mailer, user
-):
-    """Whoever registered an unverified address may have added their own phone to come
-    back by SMS; the owner's reset, which proves the address, removes it."""
-    user.phone, user.phone_verified_at = "+14155550100", user.date_joined
-    user.save(update_fields=["phone", "phone_verified_at"])
-    forgot(api_client)
-    assert reset(api_client, code_in_mail(smtp_mailer.messages[0])).status_code == HTTPStatus.OK
-    user.refresh_from_db()
-    assert (user.phone, user.phone_verified_at) == (None, None)
-    assert AuditEvent.objects.filter(
-        type=AuditEvent.Type.PHONE_CHANGED, user_id=user.pk, detail={"removed": "address_claimed"}
-    ).exists()
-
-
 def test_a_reset_of_a_verified_account_keeps_its_phone(api_client, smtp_mailer, verified_user):
     verified_user.phone = "+14155550100"
     verified_user.save(update_fields=["phone"])

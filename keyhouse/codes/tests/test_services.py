@@ -6,6 +6,7 @@ from http import HTTPStatus
 import pytest
 from django.db import connection
 
+from keyhouse.audit.models import AuditEvent
 from keyhouse.codes.checks import check_code_settings
 from keyhouse.codes.models import OneTimeCode, Purpose
 from keyhouse.codes.services import (
@@ -13,12 +14,16 @@ from keyhouse.codes.services import (
     CodeExhausted,
     CodeExpired,
     CodeInvalid,
+    code_check,
     code_issue,
     code_limits_hit,
     code_purge_expired,
+    code_send,
     code_verify,
 )
+from keyhouse.conftest import CLIENT
 from keyhouse.core.ratelimit import RateLimited
+from keyhouse.delivery.models import Delivery
 from keyhouse.testing import at_once
 
 pytestmark = pytest.mark.django_db
@@ -297,3 +302,62 @@ def test_counting_a_request_alone_costs_what_issuing_costs(clock):
     assert not OneTimeCode.objects.exists()
     with pytest.raises(CodeCooldown):
         code_issue(purpose=Purpose.VERIFY_EMAIL, target=EMAIL)
+
+
+@pytest.mark.parametrize(
+    ("purpose", "target", "channel"),
+    [
+        (Purpose.VERIFY_EMAIL, " Ada@Example.com", Delivery.Channel.EMAIL),
+        (Purpose.PHONE_SIGN_IN, "+442079460958", Delivery.Channel.SMS),
+    ],
+)
+def test_a_sent_code_is_queued_by_its_channel_and_recorded(
+    clock, purpose, target, channel, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as queued:
+        record = code_send(purpose=purpose, target=target, client=CLIENT)
+
+    assert record.target == target.strip().lower()
+    delivery = Delivery.objects.get()
+    assert (delivery.channel, delivery.recipient, delivery.template) == (
+        channel,
+        record.target,
+        purpose,
+    )
+    assert len(queued) == 1
+    event = AuditEvent.objects.exclude(type=AuditEvent.Type.SIGNING_KEY_ROTATED).get()
+    assert (event.type, event.detail) == (
+        AuditEvent.Type.CODE_SENT,
+        {"purpose": purpose, "channel": channel},
+    )
+
+
+def test_a_code_issued_alone_is_sent_to_no_one(clock, settings):
+    settings.KEYHOUSE_SMS_CODES = "twilio_verify"
+    issued = code_issue(purpose=Purpose.VERIFY_PHONE, target="+442079460958")
+
+    assert issued.code is None
+    assert not Delivery.objects.exists()
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_a_failed_check_is_recorded_and_anonymous_callers_learn_nothing_more(clock, anonymous):
+    issued = code_issue(purpose=Purpose.PASSWORD_RESET, target=EMAIL)
+    clock.shift(timedelta(minutes=10))
+    expected = CodeInvalid if anonymous else CodeExpired
+
+    with pytest.raises(expected) as info:
+        code_check(
+            purpose=Purpose.PASSWORD_RESET,
+            target=EMAIL,
+            code=issued.code,
+            client=CLIENT,
+            anonymous=anonymous,
+        )
+
+    assert info.value.extra == {}
+    event = AuditEvent.objects.exclude(type=AuditEvent.Type.SIGNING_KEY_ROTATED).get()
+    assert (event.type, event.detail) == (
+        AuditEvent.Type.CODE_CHECK_FAILED,
+        {"purpose": Purpose.PASSWORD_RESET, "reason": "code_expired"},
+    )

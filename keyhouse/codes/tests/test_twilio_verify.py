@@ -19,9 +19,11 @@ from keyhouse.codes.services import (
     CodeExpired,
     CodeInvalid,
     code_issue,
+    code_send,
     code_verify,
 )
 from keyhouse.codes.tests.test_services import run_in_threads
+from keyhouse.conftest import CLIENT
 from keyhouse.core.exceptions import ServiceUnavailable
 from keyhouse.delivery.models import Delivery
 from keyhouse.delivery.tests import fake_twilio
@@ -56,9 +58,12 @@ def twilio_answers(verify, status: str) -> None:
     verify.post(VERIFICATION_CHECK_URL, json=fake_twilio.verification(to=PHONE, status=status))
 
 
-def issue(django_capture_on_commit_callbacks, purpose: Purpose = Purpose.VERIFY_PHONE, **kwargs):
+def issue(
+    django_capture_on_commit_callbacks, purpose: Purpose = Purpose.VERIFY_PHONE, **kwargs
+) -> OneTimeCode:
+    """Send a code the way every journey does, running what waits for the commit."""
     with django_capture_on_commit_callbacks(execute=True):
-        return code_issue(purpose=purpose, target=PHONE, **kwargs)
+        return code_send(purpose=purpose, target=PHONE, client=CLIENT, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -68,13 +73,11 @@ def test_twilio_makes_and_sends_the_code_and_keyhouse_records_it(
     purpose, verify, user, django_capture_on_commit_callbacks
 ):
     twilio_sends(verify)
-    issued = issue(django_capture_on_commit_callbacks, purpose, user=user)
+    record = issue(django_capture_on_commit_callbacks, purpose, user=user)
 
-    assert issued.code is None
     [call] = verify.calls
     assert call.request.headers["Authorization"] == BASIC_AUTH
     assert form(call) == {"To": PHONE, "Channel": "sms"}
-    record = issued.record
     assert record.provider == OneTimeCode.Provider.TWILIO_VERIFY
     assert record.expires_at == START + timedelta(minutes=10)
     assert len(record.code_hash) == 64
@@ -92,7 +95,7 @@ def test_the_code_twilio_approves_is_consumed_once(verify, django_capture_on_com
 
     record = code_verify(purpose=Purpose.VERIFY_PHONE, target=PHONE, code=f" {CODE[:3]} {CODE[3:]}")
 
-    assert record == issued.record
+    assert record == issued
     assert record.consumed_at == START
     assert form(verify.calls[-1]) == {"To": PHONE, "Code": CODE}
     with pytest.raises(CodeInvalid):
@@ -104,7 +107,7 @@ def test_a_code_twilio_does_not_approve_counts_a_wrong_try(
     verify, django_capture_on_commit_callbacks
 ):
     twilio_sends(verify)
-    issued = issue(django_capture_on_commit_callbacks)
+    record = issue(django_capture_on_commit_callbacks)
     twilio_answers(verify, "pending")
     twilio_answers(verify, "approved")
 
@@ -112,15 +115,15 @@ def test_a_code_twilio_does_not_approve_counts_a_wrong_try(
         code_verify(purpose=Purpose.VERIFY_PHONE, target=PHONE, code="111111")
     assert info.value.extra == {"tries_left": 4}
     assert code_verify(purpose=Purpose.VERIFY_PHONE, target=PHONE, code=CODE)
-    issued.record.refresh_from_db()
-    assert issued.record.attempts == 1
+    record.refresh_from_db()
+    assert record.attempts == 1
 
 
 def test_a_verification_twilio_no_longer_knows_counts_a_wrong_try(
     verify, django_capture_on_commit_callbacks
 ):
     twilio_sends(verify)
-    issued = issue(django_capture_on_commit_callbacks)
+    record = issue(django_capture_on_commit_callbacks)
     message = f"The requested resource {VERIFICATION_CHECK_URL} was not found"
     verify.post(
         VERIFICATION_CHECK_URL,
@@ -132,15 +135,15 @@ def test_a_verification_twilio_no_longer_knows_counts_a_wrong_try(
         code_verify(purpose=Purpose.VERIFY_PHONE, target=PHONE, code=CODE)
 
     assert info.value.extra == {"tries_left": 4}
-    issued.record.refresh_from_db()
-    assert issued.record.attempts == 1
-    assert issued.record.consumed_at is None
+    record.refresh_from_db()
+    assert record.attempts == 1
+    assert record.consumed_at is None
 
 
 @pytest.mark.django_db(transaction=True)
 def test_parallel_checks_of_one_code_ask_twilio_once(verify, django_capture_on_commit_callbacks):
     twilio_sends(verify)
-    issued = issue(django_capture_on_commit_callbacks)
+    record = issue(django_capture_on_commit_callbacks)
     # Twilio would approve every check: only the row lock makes the code single-use.
     twilio_answers(verify, "approved")
 
@@ -150,15 +153,15 @@ def test_parallel_checks_of_one_code_ask_twilio_once(verify, django_capture_on_c
 
     assert sorted(outcomes) == ["code_invalid"] * 7 + ["ok"]
     assert len(verify.calls) == 1 + 1
-    issued.record.refresh_from_db()
-    assert issued.record.consumed_at is not None
+    record.refresh_from_db()
+    assert record.consumed_at is not None
 
 
 def test_keyhouse_stops_asking_twilio_after_the_last_wrong_try(
     verify, django_capture_on_commit_callbacks
 ):
     twilio_sends(verify)
-    issued = issue(django_capture_on_commit_callbacks)
+    record = issue(django_capture_on_commit_callbacks)
     twilio_answers(verify, "pending")
     for _ in range(4):
         with pytest.raises(CodeInvalid):
@@ -169,8 +172,8 @@ def test_keyhouse_stops_asking_twilio_after_the_last_wrong_try(
     with pytest.raises(CodeExhausted):
         code_verify(purpose=Purpose.VERIFY_PHONE, target=PHONE, code=CODE)
     assert len(verify.calls) == 1 + 5
-    issued.record.refresh_from_db()
-    assert issued.record.attempts == 5
+    record.refresh_from_db()
+    assert record.attempts == 5
 
 
 def test_an_expired_code_is_refused_without_asking_twilio(
@@ -192,13 +195,13 @@ def test_a_malformed_code_is_wrong_without_asking_twilio(
     code, verify, django_capture_on_commit_callbacks
 ):
     twilio_sends(verify)
-    issued = issue(django_capture_on_commit_callbacks)
+    record = issue(django_capture_on_commit_callbacks)
 
     with pytest.raises(CodeInvalid):
         code_verify(purpose=Purpose.VERIFY_PHONE, target=PHONE, code=code)
     assert len(verify.calls) == 1
-    issued.record.refresh_from_db()
-    assert issued.record.attempts == 1
+    record.refresh_from_db()
+    assert record.attempts == 1
 
 
 @pytest.mark.parametrize(
@@ -217,16 +220,16 @@ def test_twilio_unable_to_check_is_a_503_and_no_try(
     answer, verify, caplog, django_capture_on_commit_callbacks
 ):
     twilio_sends(verify)
-    issued = issue(django_capture_on_commit_callbacks)
+    record = issue(django_capture_on_commit_callbacks)
     verify.post(VERIFICATION_CHECK_URL, **answer)
 
     with pytest.raises(ServiceUnavailable) as info:
         code_verify(purpose=Purpose.VERIFY_PHONE, target=PHONE, code=CODE)
 
     assert info.value.code == "service_unavailable"
-    issued.record.refresh_from_db()
-    assert issued.record.attempts == 0
-    assert issued.record.consumed_at is None
+    record.refresh_from_db()
+    assert record.attempts == 0
+    assert record.consumed_at is None
     assert "Twilio Verify could not check a code" in caplog.text
     assert CODE not in caplog.text
 
@@ -253,9 +256,9 @@ def test_a_new_verification_replaces_the_older_row(
     second = issue(django_capture_on_commit_callbacks)
     twilio_answers(verify, "approved")
 
-    first.record.refresh_from_db()
-    assert first.record.invalidated_at is not None
-    assert code_verify(purpose=Purpose.VERIFY_PHONE, target=PHONE, code=CODE) == second.record
+    first.refresh_from_db()
+    assert first.invalidated_at is not None
+    assert code_verify(purpose=Purpose.VERIFY_PHONE, target=PHONE, code=CODE) == second
 
 
 def test_a_refused_verification_is_recorded_not_raised(verify, django_capture_on_commit_callbacks):
@@ -266,9 +269,9 @@ def test_a_refused_verification_is_recorded_not_raised(verify, django_capture_on
         ),
         status=403,
     )
-    issued = issue(django_capture_on_commit_callbacks)
+    record = issue(django_capture_on_commit_callbacks)
 
-    assert issued.record.provider == OneTimeCode.Provider.TWILIO_VERIFY
+    assert record.provider == OneTimeCode.Provider.TWILIO_VERIFY
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.Status.FAILED
     assert delivery.last_error == "60410: Verification delivery attempt blocked"

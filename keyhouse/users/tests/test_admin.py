@@ -58,7 +58,7 @@ def test_admin_adds_a_user_with_a_password(admin_client):
         },
     )
     assert response.status_code == HTTPStatus.FOUND, response.content
-    user = User.objects.get(email="New@example.com")
+    user = User.objects.get(email="new@example.com")
     assert user.check_password("a fine long passphrase")
 
 
