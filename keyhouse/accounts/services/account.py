@@ -114,8 +114,9 @@ def email_change_request(
 def email_change_confirm(*, user: User, code: str, client: ClientInfo) -> User:
     """Switch the account to the address the code was sent to, verified; notify the old one.
 
-    The database's case-insensitive unique constraint decides a race with a sign-up
-    or another change to the same address: the loser gets 409 ``email_taken``.
+    The database's case-insensitive unique constraint decides a race with a sign-up's
+    verification or another change to the same address: the loser gets 409
+    ``email_taken``.
     """
     target = code_live_target(purpose=Purpose.CHANGE_EMAIL, user_id=user.pk)
     if target is None:
