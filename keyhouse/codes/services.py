@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from keyhouse.codes.models import SMS_PURPOSES, OneTimeCode, Purpose
 from keyhouse.core.crypto import keyed_hash, keyed_hash_matches, random_digits, random_secret
-from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.exceptions import KeyhouseError, ServiceUnavailable
 from keyhouse.core.ratelimit import RateLimited, cooldown_start, parse_rate, ratelimit_hit
 from keyhouse.delivery.services import sms_verification_check, sms_verification_enqueue
 
@@ -51,6 +51,12 @@ class CodeExhausted(KeyhouseError):
     code = "code_attempts_exceeded"
     status = HTTPStatus.BAD_REQUEST
     message = _("The code was entered wrong too many times. Ask for a new one.")
+
+
+# What asking for a code can answer: asked again too soon, too often, the cache down.
+CODE_REQUEST_ERRORS = (CodeCooldown, RateLimited, ServiceUnavailable)
+# What checking a code can answer (Twilio Verify unreachable: ServiceUnavailable).
+CODE_CHECK_ERRORS = (CodeInvalid, CodeExpired, CodeExhausted)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import OneTimeCode, Purpose
-from keyhouse.codes.services import CodeExhausted, CodeExpired, CodeInvalid, code_issue, code_verify
+from keyhouse.codes.services import CODE_CHECK_ERRORS, CodeInvalid, code_issue, code_verify
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import CODE_CHECKS, CODES_SENT
 from keyhouse.delivery.services import email_enqueue, sms_enqueue
@@ -62,7 +62,7 @@ def code_check(
     """
     try:
         record = code_verify(purpose=purpose, target=target, code=code)
-    except (CodeInvalid, CodeExpired, CodeExhausted) as exc:
+    except CODE_CHECK_ERRORS as exc:
         CODE_CHECKS.labels(purpose=purpose, outcome=exc.code).inc()
         audit_record(
             type=AuditEvent.Type.CODE_CHECK_FAILED,
