@@ -260,7 +260,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Keyhouse API",
     "DESCRIPTION": (
         "Sign users up, verify them with one-time codes, sign them in and issue JWT access "
-        "tokens. Every error is a Problem Details object (RFC 9457) with a stable `code`."
+        "tokens. Every error is a Problem Details object (RFC 9457) with a stable `code`; "
+        "each operation lists the codes of each status. Text fields refuse NUL characters."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.plumbing import ResolvedComponent, is_basic_serializer
 from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
 
@@ -142,6 +142,13 @@ class AutoSchema(openapi.AutoSchema):
         )
         self.registry.register_on_missing(component)
         return {**responses, **problem_responses(self.problem_kinds(), component.ref)}
+
+    def _get_request_for_media_type(self, serializer: Any, direction: str = "request") -> Any:
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        if not required and is_basic_serializer(serializer):
+            # A body that must hold one of several fields (oneOf) cannot be left out.
+            required = "oneOf" in self.resolve_serializer(serializer, direction).schema
+        return schema, required
 
     def _get_serializer_field_meta(self, field: Any, direction: str) -> dict[str, Any]:
         meta = super()._get_serializer_field_meta(field, direction)

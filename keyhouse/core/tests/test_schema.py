@@ -186,6 +186,13 @@ def test_reauthentication_takes_a_password_or_a_code_not_both(document):
     schema = request_schema(document, "post", "/api/v1/auth/reauthenticate")
     assert schema["oneOf"] == [{"required": ["password"]}, {"required": ["code"]}]
     assert "required" not in schema
+    body = operation(document, "post", "/api/v1/auth/reauthenticate")["requestBody"]
+    assert body["required"] is True  # found by the fuzz: no body is refused too
+
+
+def test_a_body_with_no_required_field_may_be_left_out(document):
+    assert "required" not in operation(document, "patch", "/api/v1/me")["requestBody"]
+    assert "required" not in operation(document, "post", "/api/v1/auth/logout")["requestBody"]
 
 
 def test_updating_the_profile_is_declared_partial(document):
