@@ -55,7 +55,9 @@ class CodeExhausted(KeyhouseError):
 
 # What asking for a code can answer: asked again too soon, too often, the cache down.
 CODE_REQUEST_ERRORS = (CodeCooldown, RateLimited, ServiceUnavailable)
-# What checking a code can answer (Twilio Verify unreachable: ServiceUnavailable).
+# What checking a code can answer a signed-in user (an anonymous caller gets CodeInvalid
+# for each, see accounts.services.verification.code_check); a code Twilio Verify made can
+# also answer ServiceUnavailable while Twilio is unreachable.
 CODE_CHECK_ERRORS = (CodeInvalid, CodeExpired, CodeExhausted)
 
 
