@@ -252,7 +252,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["keyhouse.core.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "keyhouse.core.problems.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "keyhouse.core.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -260,7 +260,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Keyhouse API",
     "DESCRIPTION": (
         "Sign users up, verify them with one-time codes, sign them in and issue JWT access "
-        "tokens. Every error is a Problem Details object (RFC 9457) with a stable `code`."
+        "tokens. Every error is a Problem Details object (RFC 9457) with a stable `code`; "
+        "each operation lists the codes of each status. Text fields refuse NUL characters."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

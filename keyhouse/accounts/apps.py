@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
     name = "keyhouse.accounts"
     label = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        from keyhouse.accounts import schema  # noqa: F401 - registers the schema extensions

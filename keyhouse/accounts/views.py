@@ -24,6 +24,7 @@ from keyhouse.accounts.serializers import (
     SignupInputSerializer,
 )
 from keyhouse.accounts.services.account import (
+    EmailUnchanged,
     account_delete,
     email_change_confirm,
     email_change_request,
@@ -32,20 +33,35 @@ from keyhouse.accounts.services.account import (
 )
 from keyhouse.accounts.services.password_reset import password_forgot, password_reset
 from keyhouse.accounts.services.phone import (
+    PhoneTaken,
+    PhoneUnchanged,
     phone_change_confirm,
     phone_change_request,
     phone_sign_in,
     phone_sign_in_code_send,
 )
-from keyhouse.accounts.services.reauthentication import reauthenticate
-from keyhouse.accounts.services.signin import signin_with_password
+from keyhouse.accounts.services.reauthentication import (
+    NoCodeChannel,
+    ReauthenticationRequired,
+    WrongPassword,
+    reauthenticate,
+)
+from keyhouse.accounts.services.signin import (
+    InvalidCredentials,
+    LoginThrottled,
+    signin_with_password,
+)
 from keyhouse.accounts.services.signup import email_verification_resend, email_verify, signup
+from keyhouse.codes.services import CODE_CHECK_ERRORS, CODE_REQUEST_ERRORS, CodeInvalid
+from keyhouse.core.exceptions import ServiceUnavailable, problems
 from keyhouse.core.http import client_info
 from keyhouse.core.ratelimit import rate_limit, ratelimit_target
 from keyhouse.tokens.serializers import TokenPairOutputSerializer
+from keyhouse.tokens.services import SigningKeyMissing
 from keyhouse.tokens.views import token_pair_response
-from keyhouse.users.phones import phone_normalize
+from keyhouse.users.phones import InvalidPhone, PhoneNotAllowed, phone_normalize
 from keyhouse.users.serializers import UserOutputSerializer, user_output
+from keyhouse.users.services import EmailTaken
 
 
 class PublicApi(APIView):
@@ -65,6 +81,7 @@ class LoginApi(PublicApi):
         description="Unknown email, wrong password and inactive account all answer 401 "
         "`invalid_credentials`.",
     )
+    @problems(InvalidCredentials, LoginThrottled, SigningKeyMissing)
     @rate_limit("login")
     def post(self, request: Request) -> Response:
         serializer = LoginInputSerializer(data=request.data)
@@ -91,6 +108,7 @@ class SignupApi(PublicApi):
         "a code. Passwords need at least 8 characters and must not be common or close to "
         "the email or name.",
     )
+    @problems(*CODE_REQUEST_ERRORS)
     @rate_limit("signup")
     def post(self, request: Request) -> Response:
         serializer = SignupInputSerializer(data=request.data)
@@ -108,6 +126,7 @@ class EmailResendApi(PublicApi):
         description="Always 202, unless asked again too soon (429 `code_cooldown`) or too "
         "often (429 `rate_limited`), with `Retry-After`.",
     )
+    @problems(*CODE_REQUEST_ERRORS)
     @rate_limit("email_resend")
     def post(self, request: Request) -> Response:
         serializer = EmailInputSerializer(data=request.data)
@@ -128,6 +147,7 @@ class EmailVerifyApi(PublicApi):
         "expired, used or replaced code answers 400 `code_invalid`, and so does the code "
         "of an address that has an account by then.",
     )
+    @problems(CodeInvalid, SigningKeyMissing)
     @rate_limit("email_verify")
     def post(self, request: Request) -> Response:
         serializer = EmailVerifyInputSerializer(data=request.data)
@@ -151,6 +171,7 @@ class PasswordForgotApi(PublicApi):
         description="Always 202 with the same body, whether or not the address is "
         "registered; 429 when asked too soon or too often.",
     )
+    @problems(*CODE_REQUEST_ERRORS)
     @rate_limit("password_forgot")
     def post(self, request: Request) -> Response:
         serializer = EmailInputSerializer(data=request.data)
@@ -168,6 +189,7 @@ class PasswordResetApi(PublicApi):
         description="Every session of the account ends; sign in again with the new "
         "password. A wrong, expired or used code answers 400 `code_invalid`.",
     )
+    @problems(CodeInvalid)
     @rate_limit("password_reset")
     def post(self, request: Request) -> Response:
         serializer = PasswordResetInputSerializer(data=request.data)
@@ -187,6 +209,7 @@ class ReauthenticateApi(APIView):
         "password or code within the last 10 minutes. A code is a phone sign-in code "
         "(POST /api/v1/auth/phone/send-code to the account's verified phone).",
     )
+    @problems(WrongPassword, LoginThrottled, NoCodeChannel, *CODE_CHECK_ERRORS, ServiceUnavailable)
     @rate_limit("reauthenticate")
     def post(self, request: Request) -> Response:
         serializer = ReauthenticateInputSerializer(data=request.data)
@@ -222,6 +245,7 @@ class MeApi(APIView):
         responses={204: OpenApiResponse(description="Deleted")},
         summary="Delete the account (needs a recent re-authentication)",
     )
+    @problems(ReauthenticationRequired)
     def delete(self, request: Request) -> Response:
         account_delete(
             user=request.user.user,
@@ -239,6 +263,7 @@ class PasswordChangeApi(APIView):
         description="Other sessions end; this one stays. `current_password` is required "
         "when the account has a password, otherwise a recent re-authentication.",
     )
+    @problems(WrongPassword, LoginThrottled, ReauthenticationRequired)
     @rate_limit("password_change")
     def post(self, request: Request) -> Response:
         serializer = PasswordChangeInputSerializer(data=request.data)
@@ -259,6 +284,7 @@ class EmailChangeApi(APIView):
         summary="Start changing the email: a code goes to the new address",
         description="Needs a recent re-authentication (403 `reauthentication_required`).",
     )
+    @problems(ReauthenticationRequired, EmailUnchanged, *CODE_REQUEST_ERRORS)
     @rate_limit("email_change")
     def post(self, request: Request) -> Response:
         serializer = EmailInputSerializer(data=request.data)
@@ -279,6 +305,7 @@ class EmailChangeVerifyApi(APIView):
         summary="Finish changing the email with the code sent to the new address",
         description="409 `email_taken` if another account took the address meanwhile.",
     )
+    @problems(*CODE_CHECK_ERRORS, EmailTaken)
     def post(self, request: Request) -> Response:
         serializer = CodeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -299,6 +326,7 @@ class PhoneSendCodeApi(PublicApi):
         "`invalid_phone` or `phone_country_not_allowed` before any SMS is sent; 429 when "
         "asked too soon or too often.",
     )
+    @problems(InvalidPhone, PhoneNotAllowed, *CODE_REQUEST_ERRORS)
     @rate_limit("phone_send_code")
     def post(self, request: Request) -> Response:
         serializer = PhoneInputSerializer(data=request.data)
@@ -318,6 +346,7 @@ class PhoneVerifyApi(PublicApi):
         "KEYHOUSE_PHONE_SIGNUP_ENABLED is off). A wrong, expired or used code answers 400 "
         "`code_invalid`.",
     )
+    @problems(InvalidPhone, PhoneNotAllowed, CodeInvalid, ServiceUnavailable, SigningKeyMissing)
     @rate_limit("phone_verify")
     def post(self, request: Request) -> Response:
         serializer = PhoneVerifyInputSerializer(data=request.data)
@@ -341,6 +370,13 @@ class PhoneChangeApi(APIView):
         summary="Start adding or changing the phone: a code goes to the number",
         description="Needs a recent re-authentication (403 `reauthentication_required`).",
     )
+    @problems(
+        ReauthenticationRequired,
+        InvalidPhone,
+        PhoneNotAllowed,
+        PhoneUnchanged,
+        *CODE_REQUEST_ERRORS,
+    )
     @rate_limit("phone_change")
     def post(self, request: Request) -> Response:
         serializer = PhoneInputSerializer(data=request.data)
@@ -361,6 +397,7 @@ class PhoneChangeVerifyApi(APIView):
         summary="Finish adding or changing the phone with the code sent to it",
         description="409 `phone_taken` if another account has the number.",
     )
+    @problems(*CODE_CHECK_ERRORS, ServiceUnavailable, PhoneTaken)
     def post(self, request: Request) -> Response:
         serializer = CodeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

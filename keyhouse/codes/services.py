@@ -32,7 +32,7 @@ from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import SMS_PURPOSES, OneTimeCode, Purpose
 from keyhouse.core.crypto import keyed_hash, keyed_hash_matches, random_digits, random_secret
-from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.exceptions import KeyhouseError, ServiceUnavailable
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import CODE_CHECKS, CODES_SENT
 from keyhouse.core.ratelimit import RateLimited, cooldown_start, parse_rate, ratelimit_hit
@@ -66,6 +66,14 @@ class CodeExhausted(KeyhouseError):
     code = "code_attempts_exceeded"
     status = HTTPStatus.BAD_REQUEST
     message = _("The code was entered wrong too many times. Ask for a new one.")
+
+
+# What asking for a code can answer: asked again too soon, too often, the cache down.
+CODE_REQUEST_ERRORS = (CodeCooldown, RateLimited, ServiceUnavailable)
+# What checking a code can answer a signed-in user (an anonymous caller gets CodeInvalid
+# for each, see code_check below); a code Twilio Verify made can also answer
+# ServiceUnavailable while Twilio is unreachable.
+CODE_CHECK_ERRORS = (CodeInvalid, CodeExpired, CodeExhausted)
 
 
 @dataclass(frozen=True)
@@ -302,7 +310,7 @@ def code_check(
     purpose = Purpose(purpose)
     try:
         record = code_verify(purpose=purpose, target=target, code=code)
-    except (CodeInvalid, CodeExpired, CodeExhausted) as exc:
+    except CODE_CHECK_ERRORS as exc:
         CODE_CHECKS.labels(purpose=purpose, outcome=exc.code).inc()
         audit_record(
             type=AuditEvent.Type.CODE_CHECK_FAILED,

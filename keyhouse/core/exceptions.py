@@ -6,16 +6,24 @@ an HTTP status and a translatable default message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from django.utils.translation import gettext_lazy as _
+
+# The code of every invalid request body or query, whichever field is wrong.
+VALIDATION_ERROR = "validation_error"
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 class KeyhouseError(Exception):
     code: str = "error"
     status: HTTPStatus = HTTPStatus.BAD_REQUEST
     message: str = _("The request could not be completed.")
+    # Headers every response of this error carries, as the OpenAPI document declares them.
+    header_names: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -37,3 +45,18 @@ class ServiceUnavailable(KeyhouseError):
     code = "service_unavailable"
     status = HTTPStatus.SERVICE_UNAVAILABLE
     message = _("A service Keyhouse depends on is unavailable. Try again shortly.")
+
+
+def problems(*errors: type[Exception]) -> Callable[[View], View]:
+    """Declare the errors a view method answers with, for its OpenAPI description.
+
+    Takes KeyhouseError classes and DRF exception classes. Decorators that add errors
+    of their own (a rate limit) declare them the same way, and ``functools.wraps``
+    carries the declarations of the methods they wrap.
+    """
+
+    def decorator(view: View) -> View:
+        view.problems = (*getattr(view, "problems", ()), *errors)
+        return view
+
+    return decorator

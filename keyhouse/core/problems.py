@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.exceptions import VALIDATION_ERROR, KeyhouseError
 from keyhouse.core.metrics import RATE_LIMITED
 from keyhouse.core.parsers import PayloadTooLarge
 
@@ -94,6 +94,21 @@ def _field_error(error: Any, default_code: str) -> dict[str, str]:
     return {"code": default_code, "message": str(error)}
 
 
+def problem_status_and_code(error: type[Exception]) -> tuple[int, str]:
+    """The status and ``code`` the handler below renders an error class with.
+
+    A DRF exception raised with another code than its default one (an
+    AuthenticationFailed saying why) is declared by whoever raises it.
+    """
+    if issubclass(error, KeyhouseError):
+        return error.status, error.code
+    if issubclass(error, exceptions.ValidationError):
+        return error.status_code, VALIDATION_ERROR
+    if issubclass(error, exceptions.APIException):
+        return error.status_code, error.default_code
+    raise TypeError(f"{error.__name__} is not rendered as a problem of its own.")
+
+
 def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
     if isinstance(exc, exceptions.APIException):
         return exc
@@ -156,7 +171,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(api_exc, exceptions.ValidationError):
         response.data = problem_body(
             status=api_exc.status_code,
-            code="validation_error",
+            code=VALIDATION_ERROR,
             detail=_("The request has invalid fields."),
             errors=field_errors(api_exc.detail),
         )

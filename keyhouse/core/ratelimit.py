@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 
-from keyhouse.core.exceptions import KeyhouseError, ServiceUnavailable
+from keyhouse.core.exceptions import KeyhouseError, ServiceUnavailable, problems
 from keyhouse.core.http import client_ip
 
 _RATE = re.compile(r"(?P<limit>\d+)/(?P<count>[1-9]\d*)?(?P<unit>[smhd])")
@@ -40,6 +40,7 @@ class RateLimited(KeyhouseError):
     code = "rate_limited"
     status = HTTPStatus.TOO_MANY_REQUESTS
     message = _("Too many requests. Try again later.")
+    header_names = ("Retry-After",)
 
     def __init__(self, message: str | None = None, *, retry_after: int) -> None:
         super().__init__(
@@ -227,7 +228,8 @@ def ratelimit_target(*, action: str, target: str) -> None:
 def rate_limit(action: str) -> Callable:
     """Decorate an API view method with the "/ip" and "/user" limits of ``action``.
 
-    Its "/target" limits wait for valid input: the view calls ``ratelimit_target``.
+    Its "/target" limits wait for valid input: the view calls ``ratelimit_target``. The
+    method is declared to answer 429, and 503 when the cache that counts is down.
     """
 
     def decorator(method: Callable) -> Callable:
@@ -244,6 +246,6 @@ def rate_limit(action: str) -> Callable:
             ratelimit_enforce(action=action, values=values)
             return method(view, request, *args, **kwargs)
 
-        return wrapper
+        return problems(RateLimited, ServiceUnavailable)(wrapper)
 
     return decorator

@@ -15,6 +15,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from keyhouse.core import context
+from keyhouse.core.exceptions import ServiceUnavailable
 from keyhouse.tokens import jwt
 from keyhouse.tokens.keys import keyring, keyring_find
 from keyhouse.tokens.services import session_is_revoked
@@ -84,6 +85,10 @@ class BearerAuthentication(BaseAuthentication):
     """``Authorization: Bearer <access token>`` (RFC 6750)."""
 
     keyword = b"bearer"
+    # How a refused token answers (401), and what else authenticating can answer: the
+    # revocation list unreadable (503). The OpenAPI document declares them.
+    failure_codes = ("token_invalid", "token_expired", "token_not_yet_valid", "session_revoked")
+    problems = (ServiceUnavailable,)
 
     def authenticate(self, request: Request) -> tuple[TokenUser, dict[str, Any]] | None:
         parts = get_authorization_header(request).split()

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.exceptions import KeyhouseError, problems
 from keyhouse.core.http import client_info
 from keyhouse.core.ratelimit import rate_limit
 from keyhouse.tokens.keys import ALGORITHMS, keyring
@@ -27,6 +27,10 @@ from keyhouse.tokens.serializers import (
 )
 from keyhouse.tokens.services import (
     RefreshTokenInvalid,
+    RefreshTokenReused,
+    SessionExpired,
+    SessionRevoked,
+    SigningKeyMissing,
     TokenPair,
     session_logout,
     session_revoke,
@@ -90,6 +94,14 @@ class TokenRefreshApi(APIView):
         "later, it ends the session (`refresh_token_reused`). Browsers using the cookie send "
         "no `refresh_token` and add the `X-Keyhouse-Client` header.",
     )
+    @problems(
+        RefreshTokenInvalid,
+        RefreshTokenReused,
+        SessionExpired,
+        SessionRevoked,
+        CookieHeaderMissing,
+        SigningKeyMissing,
+    )
     @rate_limit("token_refresh")
     def post(self, request: Request) -> Response:
         serializer = TokenRefreshInputSerializer(data=request.data)
@@ -147,6 +159,7 @@ class SessionRevokeApi(APIView):
         responses={204: OpenApiResponse(description="Session ended")},
         summary="End one of the signed-in user's sessions",
     )
+    @problems(NotFound)
     def delete(self, request: Request, session_id: str) -> Response:
         session = session_get_for_user(user_id=request.user.pk, session_id=session_id)
         if session is None:

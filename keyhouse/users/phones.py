@@ -36,6 +36,8 @@ class PhoneNotAllowed(_PhoneError):
     message = _("Phone numbers from this country cannot be used here.")
 
 
+# E.164: "+", a country code and at most 15 digits in all (ITU-T E.164 section 6).
+E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 INTERNATIONAL_FORMAT = _(
     "Enter a valid phone number in international format: + and the country code first."
 )

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.exceptions import VALIDATION_ERROR, KeyhouseError
 from keyhouse.users.emails import email_canonical
 from keyhouse.users.models import User
 
@@ -20,7 +20,7 @@ class EmailTaken(KeyhouseError):
 
 
 class InvalidPassword(KeyhouseError):
-    code = "validation_error"
+    code = VALIDATION_ERROR
     message = _("The request has invalid fields.")
 
 
@@ -34,6 +34,16 @@ def user_password_validate(*, user: User, password: str, field: str = "password"
         password_validation.validate_password(password, user=user)
     except ValidationError as exc:
         raise InvalidPassword(fields={field: exc.error_list}) from exc
+
+
+def password_min_length() -> int | None:
+    """The shortest password the policy accepts, if it sets a minimum length."""
+    lengths = [
+        validator.min_length
+        for validator in password_validation.get_default_password_validators()
+        if isinstance(validator, password_validation.MinimumLengthValidator)
+    ]
+    return max(lengths, default=None)
 
 
 def user_profile_update(*, user: User, display_name: str) -> User:

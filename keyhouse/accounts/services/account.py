@@ -18,7 +18,7 @@ from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
 from keyhouse.codes.selectors import code_live_target
 from keyhouse.codes.services import CodeInvalid, code_check, code_invalidate_for_target, code_send
-from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.exceptions import VALIDATION_ERROR, KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.delivery.models import Delivery
 from keyhouse.delivery.services import email_enqueue
@@ -34,7 +34,7 @@ class EmailUnchanged(KeyhouseError):
 
 
 class CurrentPasswordRequired(KeyhouseError):
-    code = "validation_error"
+    code = VALIDATION_ERROR
     message = _("The request has invalid fields.")
 
 
@@ -149,7 +149,10 @@ def email_change_confirm(*, user: User, code: str, client: ClientInfo) -> User:
     return user
 
 
-def profile_update(*, user: User, display_name: str, client: ClientInfo) -> User:
+def profile_update(*, user: User, client: ClientInfo, display_name: str | None = None) -> User:
+    """Change the profile fields given (a partial update); none given changes nothing."""
+    if display_name is None:
+        return user
     user = user_profile_update(user=user, display_name=display_name)
     audit_record(type=AuditEvent.Type.PROFILE_UPDATED, user_id=user.pk, client=client)
     return user

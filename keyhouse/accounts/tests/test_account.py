@@ -52,10 +52,17 @@ def test_a_display_name_may_carry_an_escaped_emoji(auth_client):
 
 
 def test_profile_update_refuses_bad_input(auth_client):
-    for body in ({"display_name": "x" * 151}, {"display_name": 7}, {}):
+    for body in ({"display_name": "x" * 151}, {"display_name": 7}, {"display_name": None}):
         response = auth_client.patch("/api/v1/me", body, format="json")
         assert response.status_code == HTTPStatus.BAD_REQUEST
         assert "display_name" in response.json()["errors"]
+
+
+def test_profile_update_is_partial_and_an_empty_one_changes_nothing(auth_client):
+    response = auth_client.patch("/api/v1/me", {}, format="json")
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["display_name"] == "Ada"
+    assert not AuditEvent.objects.filter(type=AuditEvent.Type.PROFILE_UPDATED).exists()
 
 
 def test_sensitive_operations_need_a_recent_authentication(stale_client):
