@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -75,6 +76,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "keyhouse.core.middleware.RequestObservabilityMiddleware",
+    # Before anything that could refuse a request: preflights are answered here.
+    "keyhouse.core.cors.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -202,6 +205,27 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 X_FRAME_OPTIONS = "DENY"
+
+# Browser apps on other origins (CORS), on the API and /.well-known/ alone. Production
+# allows no origin until CORS_ALLOWED_ORIGINS (comma-separated, e.g.
+# https://app.example.com) or CORS_ALLOWED_ORIGIN_REGEXES (space-separated, each matching
+# a whole origin) names some; with DEBUG (make run) the usual frontend dev servers and
+# KEYHOUSE_DEV_ORIGINS are allowed too. Allowed origins may send credentials (the
+# refresh cookie); no wildcard is ever granted.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+if DEBUG:
+    CORS_ALLOWED_ORIGINS += [
+        "http://localhost:3000",
+        "http://127.0.0.1:3000",
+        *env.list("KEYHOUSE_DEV_ORIGINS", default=[]),
+    ]
+CORS_ALLOWED_ORIGIN_REGEXES = env.str("CORS_ALLOWED_ORIGIN_REGEXES", default="").split()
+CORS_URLS_REGEX = r"^/(?:api/v1/|\.well-known/)"
+CORS_ALLOW_CREDENTIALS = True
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "x-keyhouse-client", "x-request-id")
+CORS_EXPOSE_HEADERS = ("Retry-After", "X-Request-ID", "WWW-Authenticate")
+# How long browsers may reuse a preflight's answer (Chromium keeps it 2 hours at most).
+CORS_PREFLIGHT_MAX_AGE = env.int("CORS_PREFLIGHT_MAX_AGE", default=7200)
 
 
 # Email: printed to the console unless EMAIL_URL is set, for example
