@@ -362,6 +362,15 @@ KEYHOUSE_REFRESH_GRACE_PERIOD = env.int("KEYHOUSE_REFRESH_GRACE_PERIOD", default
 KEYHOUSE_REFRESH_TOKEN_TRANSPORT = env.str("KEYHOUSE_REFRESH_TOKEN_TRANSPORT", default="body")
 KEYHOUSE_REFRESH_COOKIE_NAME = env.str("KEYHOUSE_REFRESH_COOKIE_NAME", default="keyhouse_refresh")
 KEYHOUSE_REFRESH_COOKIE_SECURE = env.bool("KEYHOUSE_REFRESH_COOKIE_SECURE", default=not DEBUG)
+# SameSite: Strict (the default) sends the cookie only from pages of Keyhouse's own site;
+# Lax also on top-level navigations; None from any site, which needs Secure, and then a
+# refresh must come from an allowed origin. DOMAIN (e.g. example.com) shares the cookie
+# with subdomains; PATH defaults to the refresh endpoint's.
+KEYHOUSE_REFRESH_COOKIE_SAMESITE = env.str(
+    "KEYHOUSE_REFRESH_COOKIE_SAMESITE", default="Strict"
+).capitalize()
+KEYHOUSE_REFRESH_COOKIE_DOMAIN = env.str("KEYHOUSE_REFRESH_COOKIE_DOMAIN", default="") or None
+KEYHOUSE_REFRESH_COOKIE_PATH = env.str("KEYHOUSE_REFRESH_COOKIE_PATH", default="")
 KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL = env.bool(
     "KEYHOUSE_LOGIN_REQUIRES_VERIFIED_EMAIL", default=True
 )

@@ -57,11 +57,12 @@ def check_rate_limits(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
 
 # An origin no configuration means to allow: a regex matching it matches any origin.
 UNRELATED_ORIGINS = ("https://keyhouse-check.invalid", "http://keyhouse-check.invalid")
+SAMESITE_VALUES = ("Strict", "Lax", "None")
 
 
 @register()
 def check_browser_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Refuse CORS origins that would grant every site."""
+    """Refuse CORS origins that would grant every site, and a cookie browsers would drop."""
     errors: list[CheckMessage] = []
     for origin in settings.CORS_ALLOWED_ORIGINS:
         if "*" in origin or origin == "null":
@@ -90,6 +91,20 @@ def check_browser_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
                     id="core.E022",
                 )
             )
+    samesite = settings.KEYHOUSE_REFRESH_COOKIE_SAMESITE
+    if samesite not in SAMESITE_VALUES:
+        errors.append(
+            Error("KEYHOUSE_REFRESH_COOKIE_SAMESITE must be Strict, Lax or None.", id="core.E023")
+        )
+    elif samesite == "None" and not settings.KEYHOUSE_REFRESH_COOKIE_SECURE:
+        errors.append(
+            Error(
+                "KEYHOUSE_REFRESH_COOKIE_SAMESITE=None needs a Secure cookie: browsers drop a "
+                "SameSite=None cookie that is not Secure.",
+                hint="Set KEYHOUSE_REFRESH_COOKIE_SECURE=true (and serve Keyhouse over HTTPS).",
+                id="core.E024",
+            )
+        )
     return errors
 
 

@@ -14,9 +14,9 @@ class TokenTransportInputSerializer(serializers.Serializer):
     refresh_token_transport = serializers.ChoiceField(
         choices=TRANSPORTS,
         required=False,
-        help_text="'cookie' sets the refresh token in an HttpOnly, Secure, SameSite=Strict "
-        "cookie scoped to the refresh endpoint instead of returning it. Defaults to the "
-        "server's KEYHOUSE_REFRESH_TOKEN_TRANSPORT.",
+        help_text="'cookie' sets the refresh token in an HttpOnly cookie (Secure and "
+        "SameSite=Strict unless the server says otherwise) scoped to the refresh endpoint "
+        "instead of returning it. Defaults to the server's KEYHOUSE_REFRESH_TOKEN_TRANSPORT.",
     )
 
 

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from keyhouse.core.cors import origin_allowed
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import client_info
 from keyhouse.core.ratelimit import rate_limit
@@ -45,8 +46,33 @@ class CookieHeaderMissing(KeyhouseError):
     message = _("A refresh from the cookie needs the X-Keyhouse-Client header.")
 
 
-def _refresh_cookie_path() -> str:
-    return reverse("v1:token-refresh")
+class OriginNotAllowed(KeyhouseError):
+    code = "origin_not_allowed"
+    status = HTTPStatus.FORBIDDEN
+    message = _("A refresh from the cookie must come from an allowed origin.")
+
+
+def _refresh_cookie_scope() -> dict[str, str | None]:
+    """Where the refresh cookie lives: the same for setting and for clearing it."""
+    return {
+        "path": settings.KEYHOUSE_REFRESH_COOKIE_PATH or reverse("v1:token-refresh"),
+        "domain": settings.KEYHOUSE_REFRESH_COOKIE_DOMAIN,
+        "samesite": settings.KEYHOUSE_REFRESH_COOKIE_SAMESITE,
+    }
+
+
+def _check_cookie_origin(request: Request) -> None:
+    """With SameSite=None the browser sends the cookie from any site: ask the Origin.
+
+    The X-Keyhouse-Client header already makes a cross-site script go through a CORS
+    preflight; this refuses the refresh itself from any other origin than Keyhouse's own
+    and the allowed ones, whatever a browser or proxy let through.
+    """
+    if settings.KEYHOUSE_REFRESH_COOKIE_SAMESITE != "None":
+        return
+    origin = request.headers.get("Origin", "")
+    if origin != f"{request.scheme}://{request.get_host()}" and not origin_allowed(origin):
+        raise OriginNotAllowed
 
 
 def token_pair_response(
@@ -69,10 +95,9 @@ def token_pair_response(
             settings.KEYHOUSE_REFRESH_COOKIE_NAME,
             pair.refresh_token,
             max_age=int((pair.session.expires_at - timezone.now()).total_seconds()),
-            path=_refresh_cookie_path(),
             secure=settings.KEYHOUSE_REFRESH_COOKIE_SECURE,
             httponly=True,
-            samesite="Strict",
+            **_refresh_cookie_scope(),
         )
     return response
 
@@ -102,6 +127,7 @@ class TokenRefreshApi(APIView):
                 raise RefreshTokenInvalid(_("No refresh token was sent."))
             if not request.headers.get(CLIENT_HEADER):
                 raise CookieHeaderMissing
+            _check_cookie_origin(request)
             transport = transport or "cookie"
         pair = token_refresh(refresh_token=refresh_token, client=client_info(request))
         return token_pair_response(pair, transport=transport)
@@ -123,9 +149,7 @@ class LogoutApi(APIView):
             client=client_info(request),
         )
         response = Response(status=HTTPStatus.NO_CONTENT)
-        response.delete_cookie(
-            settings.KEYHOUSE_REFRESH_COOKIE_NAME, path=_refresh_cookie_path(), samesite="Strict"
-        )
+        response.delete_cookie(settings.KEYHOUSE_REFRESH_COOKIE_NAME, **_refresh_cookie_scope())
         return response
 
 
