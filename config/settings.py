@@ -348,6 +348,8 @@ KEYHOUSE_TRUSTED_PROXY_COUNT = env.int("KEYHOUSE_TRUSTED_PROXY_COUNT", default=1
 KEYHOUSE_JWT_ALGORITHM = env.str("KEYHOUSE_JWT_ALGORITHM", default="RS256")
 KEYHOUSE_JWT_ISSUER = env.str("KEYHOUSE_JWT_ISSUER", default="http://127.0.0.1:8000")
 KEYHOUSE_JWT_AUDIENCE = env.str("KEYHOUSE_JWT_AUDIENCE", default="keyhouse")
+# The client_id (RFC 9068) of Keyhouse's own apps, public clients without a secret.
+KEYHOUSE_DEFAULT_CLIENT_ID = env.str("KEYHOUSE_DEFAULT_CLIENT_ID", default="keyhouse")
 KEYHOUSE_ACCESS_TOKEN_LIFETIME = env.int("KEYHOUSE_ACCESS_TOKEN_LIFETIME", default=15 * 60)
 KEYHOUSE_JWT_LEEWAY = env.int("KEYHOUSE_JWT_LEEWAY", default=10)
 KEYHOUSE_JWT_CHECK_REVOCATION = env.bool("KEYHOUSE_JWT_CHECK_REVOCATION", default=True)
@@ -411,6 +413,7 @@ _RATE_LIMIT_DEFAULTS = {
     "password_forgot": "20/m/ip",
     "password_reset": "20/m/ip",
     "token_refresh": "60/m/ip",
+    "token_revoke": "60/m/ip",
     "phone_send_code": "20/m/ip",
     "phone_verify": "30/m/ip",
     "reauthenticate": "10/m/user",

@@ -72,13 +72,15 @@ def service_env(**overrides: str) -> dict[str, str]:
     which is not strong, stays readable as a fallback), migrations applied by the test
     database, the signing key the test created.
     """
-    database = urlsplit(os.environ["DATABASE_URL"])._replace(
-        path=f"/{connection.settings_dict['NAME']}"
-    )
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        database = f"sqlite:///{name}"  # the test database is a file (keyhouse/conftest.py)
+    else:
+        database = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}").geturl()
     return {
         **os.environ,
         "DEBUG": "0",
-        "DATABASE_URL": database.geturl(),
+        "DATABASE_URL": database,
         "DATABASE_CONN_MAX_AGE": "0",
         "SECRET_KEY": SERVICE_SECRET_KEY,
         "SECRET_KEY_FALLBACKS": settings.SECRET_KEY,

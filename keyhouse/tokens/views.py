@@ -6,7 +6,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -14,10 +15,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from keyhouse.core.cors import origin_allowed
-from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.exceptions import KeyhouseError, OAuthError
 from keyhouse.core.http import client_info
+from keyhouse.core.parsers import FormParser, JSONParser
 from keyhouse.core.ratelimit import rate_limit
-from keyhouse.tokens.keys import ALGORITHMS, keyring
+from keyhouse.tokens.keys import keyring
+from keyhouse.tokens.oauth import (
+    FORM_CONTENT_TYPE,
+    authorization_server_metadata,
+    is_form_request,
+    oauth_refresh_token,
+    oauth_revoked_token,
+)
 from keyhouse.tokens.selectors import session_get_for_user, session_list_live
 from keyhouse.tokens.serializers import (
     JwksOutputSerializer,
@@ -27,11 +36,13 @@ from keyhouse.tokens.serializers import (
     TokenRefreshInputSerializer,
 )
 from keyhouse.tokens.services import (
+    REFRESH_REFUSED,
     RefreshTokenInvalid,
     TokenPair,
     session_logout,
     session_revoke,
     token_refresh,
+    token_revoke,
 )
 from keyhouse.users.serializers import user_output
 
@@ -102,21 +113,47 @@ def token_pair_response(
     return response
 
 
+OAuthRefreshInputSerializer = inline_serializer(
+    "OAuthRefreshInput",
+    {
+        "grant_type": serializers.ChoiceField(choices=["refresh_token"]),
+        "refresh_token": serializers.CharField(),
+        "client_id": serializers.CharField(required=False),
+    },
+)
+OAuthRevokeInputSerializer = inline_serializer(
+    "OAuthRevokeInput",
+    {
+        "token": serializers.CharField(),
+        "token_type_hint": serializers.CharField(required=False),
+        "client_id": serializers.CharField(required=False),
+    },
+)
+
+
 class TokenRefreshApi(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
+    parser_classes = (JSONParser, FormParser)
 
     @extend_schema(
-        request=TokenRefreshInputSerializer,
+        request={
+            "application/json": TokenRefreshInputSerializer,
+            FORM_CONTENT_TYPE: OAuthRefreshInputSerializer,
+        },
         responses={200: TokenPairOutputSerializer},
         summary="Exchange a refresh token for a new token pair",
         description="The refresh token is rotated: use the new one next time. Presenting a "
         "rotated token again within a few seconds returns the same new pair (parallel tabs); "
         "later, it ends the session (`refresh_token_reused`). Browsers using the cookie send "
-        "no `refresh_token` and add the `X-Keyhouse-Client` header.",
+        "no `refresh_token` and add the `X-Keyhouse-Client` header. OAuth clients may send "
+        "the standard form-encoded `grant_type=refresh_token` request (RFC 6749 section 6) "
+        "instead, and then get OAuth errors (`invalid_grant`...) rather than problems.",
     )
     @rate_limit("token_refresh")
     def post(self, request: Request) -> Response:
+        if is_form_request(request):
+            return self._oauth_refresh(request)
         serializer = TokenRefreshInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         transport = serializer.validated_data.get("refresh_token_transport")
@@ -131,6 +168,33 @@ class TokenRefreshApi(APIView):
             transport = transport or "cookie"
         pair = token_refresh(refresh_token=refresh_token, client=client_info(request))
         return token_pair_response(pair, transport=transport)
+
+    def _oauth_refresh(self, request: Request) -> Response:
+        """The OAuth request: the token in the form, never from the cookie, back in the body."""
+        refresh_token = oauth_refresh_token(request.data)
+        try:
+            pair = token_refresh(refresh_token=refresh_token, client=client_info(request))
+        except REFRESH_REFUSED as exc:
+            raise OAuthError("invalid_grant", str(exc.message)) from exc
+        return token_pair_response(pair, transport="body")
+
+
+class TokenRevokeApi(APIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    parser_classes = (FormParser,)
+
+    @extend_schema(
+        request={FORM_CONTENT_TYPE: OAuthRevokeInputSerializer},
+        responses={200: OpenApiResponse(description="The token no longer works")},
+        summary="Revoke a refresh token, ending its session (RFC 7009)",
+        description="Answers 200 whether or not the token was known or still live. The "
+        "session's access tokens are refused from then on too.",
+    )
+    @rate_limit("token_revoke")
+    def post(self, request: Request) -> Response:
+        token_revoke(token=oauth_revoked_token(request.data), client=client_info(request))
+        return Response(status=HTTPStatus.OK, headers={"Cache-Control": "no-store"})
 
 
 class LogoutApi(APIView):
@@ -188,34 +252,20 @@ class JwksApi(APIView):
         return Response({"keys": keyring().jwks}, headers={"Cache-Control": "public, max-age=300"})
 
 
-class OpenIdConfigurationApi(APIView):
+class AuthorizationServerMetadataApi(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
-    @extend_schema(responses=dict, summary="Discovery document: issuer, keys, algorithms")
+    @extend_schema(responses=dict, summary="OAuth authorization server metadata (RFC 8414)")
     def get(self, request: Request) -> Response:
-        issuer = settings.KEYHOUSE_JWT_ISSUER.rstrip("/")
         return Response(
-            {
-                "issuer": settings.KEYHOUSE_JWT_ISSUER,
-                "jwks_uri": f"{issuer}{reverse('jwks')}",
-                "token_endpoint": f"{issuer}{reverse('v1:token-refresh')}",
-                "grant_types_supported": ["refresh_token"],
-                "access_token_signing_alg_values_supported": list(ALGORITHMS),
-                "subject_types_supported": ["public"],
-                "claims_supported": [
-                    "iss",
-                    "aud",
-                    "sub",
-                    "sid",
-                    "iat",
-                    "nbf",
-                    "exp",
-                    "jti",
-                    "amr",
-                    "email_verified",
-                    "phone_verified",
-                ],
-            },
-            headers={"Cache-Control": "public, max-age=3600"},
+            authorization_server_metadata(), headers={"Cache-Control": "public, max-age=3600"}
         )
+
+
+class OpenIdConfigurationApi(AuthorizationServerMetadataApi):
+    """The same metadata where OpenID Connect clients look for it (RFC 8414 section 5)."""
+
+    @extend_schema(responses=dict, summary="The metadata at the OpenID Connect discovery path")
+    def get(self, request: Request) -> Response:
+        return super().get(request)
