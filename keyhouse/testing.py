@@ -116,16 +116,21 @@ def gunicorn_server(*, port: int, env: dict[str, str], log: Path) -> Iterator[st
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
     base = f"http://127.0.0.1:{port}"
     with running(command, env=env, log=log) as process:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
-                time.sleep(0.2)
+        wait_until_serving(f"{base}/healthz", process=process, log=log)
         yield base
+
+
+def wait_until_serving(url: str, *, process: subprocess.Popen, log: Path) -> None:
+    """Wait until ``url`` answers, or fail with the log of the process meant to serve it."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback servers
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer:\n{log.read_text()}") from None
+            time.sleep(0.2)
 
 
 class TcpProxy:
