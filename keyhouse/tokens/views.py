@@ -6,8 +6,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -31,6 +30,8 @@ from keyhouse.tokens.selectors import session_get_for_user, session_list_live
 from keyhouse.tokens.serializers import (
     JwksOutputSerializer,
     LogoutInputSerializer,
+    OAuthRefreshInputSerializer,
+    OAuthRevokeInputSerializer,
     SessionOutputSerializer,
     TokenPairOutputSerializer,
     TokenRefreshInputSerializer,
@@ -111,24 +112,6 @@ def token_pair_response(
             **_refresh_cookie_scope(),
         )
     return response
-
-
-OAuthRefreshInputSerializer = inline_serializer(
-    "OAuthRefreshInput",
-    {
-        "grant_type": serializers.ChoiceField(choices=["refresh_token"]),
-        "refresh_token": serializers.CharField(),
-        "client_id": serializers.CharField(required=False),
-    },
-)
-OAuthRevokeInputSerializer = inline_serializer(
-    "OAuthRevokeInput",
-    {
-        "token": serializers.CharField(),
-        "token_type_hint": serializers.CharField(required=False),
-        "client_id": serializers.CharField(required=False),
-    },
-)
 
 
 class TokenRefreshApi(APIView):
