@@ -33,6 +33,8 @@ COOKIE = "keyhouse_refresh"
 EMAIL = "grace@example.com"
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# Each step waits for the page up to this long (a sign-up hashes a password and mails).
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture
