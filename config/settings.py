@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -75,6 +76,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "keyhouse.core.middleware.RequestObservabilityMiddleware",
+    # Before anything that could refuse a request: preflights are answered here.
+    "keyhouse.core.cors.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -203,6 +206,27 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 X_FRAME_OPTIONS = "DENY"
 
+# Browser apps on other origins (CORS), on the API and /.well-known/ alone. Production
+# allows no origin until CORS_ALLOWED_ORIGINS (comma-separated, e.g.
+# https://app.example.com) or CORS_ALLOWED_ORIGIN_REGEXES (space-separated, each matching
+# a whole origin) names some; with DEBUG (make run) the usual frontend dev servers and
+# KEYHOUSE_DEV_ORIGINS are allowed too. Allowed origins may send credentials (the
+# refresh cookie); no wildcard is ever granted.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+if DEBUG:
+    CORS_ALLOWED_ORIGINS += [
+        "http://localhost:3000",
+        "http://127.0.0.1:3000",
+        *env.list("KEYHOUSE_DEV_ORIGINS", default=[]),
+    ]
+CORS_ALLOWED_ORIGIN_REGEXES = env.str("CORS_ALLOWED_ORIGIN_REGEXES", default="").split()
+CORS_URLS_REGEX = r"^/(?:api/v1/|\.well-known/)"
+CORS_ALLOW_CREDENTIALS = True
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "x-keyhouse-client", "x-request-id")
+CORS_EXPOSE_HEADERS = ("Retry-After", "X-Request-ID", "WWW-Authenticate")
+# How long browsers may reuse a preflight's answer (Chromium keeps it 2 hours at most).
+CORS_PREFLIGHT_MAX_AGE = env.int("CORS_PREFLIGHT_MAX_AGE", default=7200)
+
 
 # Email: printed to the console unless EMAIL_URL is set, for example
 # smtp+tls://you%40gmail.com:app-password@smtp.gmail.com:587
@@ -325,6 +349,8 @@ KEYHOUSE_TRUSTED_PROXY_COUNT = env.int("KEYHOUSE_TRUSTED_PROXY_COUNT", default=1
 KEYHOUSE_JWT_ALGORITHM = env.str("KEYHOUSE_JWT_ALGORITHM", default="RS256")
 KEYHOUSE_JWT_ISSUER = env.str("KEYHOUSE_JWT_ISSUER", default="http://127.0.0.1:8000")
 KEYHOUSE_JWT_AUDIENCE = env.str("KEYHOUSE_JWT_AUDIENCE", default="keyhouse")
+# The client_id (RFC 9068) of Keyhouse's own apps, public clients without a secret.
+KEYHOUSE_DEFAULT_CLIENT_ID = env.str("KEYHOUSE_DEFAULT_CLIENT_ID", default="keyhouse")
 KEYHOUSE_ACCESS_TOKEN_LIFETIME = env.int("KEYHOUSE_ACCESS_TOKEN_LIFETIME", default=15 * 60)
 KEYHOUSE_JWT_LEEWAY = env.int("KEYHOUSE_JWT_LEEWAY", default=10)
 KEYHOUSE_JWT_CHECK_REVOCATION = env.bool("KEYHOUSE_JWT_CHECK_REVOCATION", default=True)
@@ -339,6 +365,15 @@ KEYHOUSE_REFRESH_GRACE_PERIOD = env.int("KEYHOUSE_REFRESH_GRACE_PERIOD", default
 KEYHOUSE_REFRESH_TOKEN_TRANSPORT = env.str("KEYHOUSE_REFRESH_TOKEN_TRANSPORT", default="body")
 KEYHOUSE_REFRESH_COOKIE_NAME = env.str("KEYHOUSE_REFRESH_COOKIE_NAME", default="keyhouse_refresh")
 KEYHOUSE_REFRESH_COOKIE_SECURE = env.bool("KEYHOUSE_REFRESH_COOKIE_SECURE", default=not DEBUG)
+# SameSite: Strict (the default) sends the cookie only from pages of Keyhouse's own site;
+# Lax also on top-level navigations; None from any site, which needs Secure, and then a
+# refresh must come from an allowed origin. DOMAIN (e.g. example.com) shares the cookie
+# with subdomains; PATH defaults to the refresh endpoint's.
+KEYHOUSE_REFRESH_COOKIE_SAMESITE = env.str(
+    "KEYHOUSE_REFRESH_COOKIE_SAMESITE", default="Strict"
+).capitalize()
+KEYHOUSE_REFRESH_COOKIE_DOMAIN = env.str("KEYHOUSE_REFRESH_COOKIE_DOMAIN", default="") or None
+KEYHOUSE_REFRESH_COOKIE_PATH = env.str("KEYHOUSE_REFRESH_COOKIE_PATH", default="")
 
 # One-time codes and delivery
 KEYHOUSE_PRODUCT_NAME = env.str("KEYHOUSE_PRODUCT_NAME", default="Keyhouse")
@@ -376,6 +411,7 @@ _RATE_LIMIT_DEFAULTS = {
     "password_forgot": "20/m/ip",
     "password_reset": "20/m/ip",
     "token_refresh": "60/m/ip",
+    "token_revoke": "60/m/ip",
     "phone_send_code": "20/m/ip",
     "phone_verify": "30/m/ip",
     "reauthenticate": "10/m/user",

@@ -6,7 +6,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from keyhouse.core.metrics import metrics_view
 from keyhouse.core.views import ApiNotFoundApi, healthz, readyz
-from keyhouse.tokens.views import JwksApi, OpenIdConfigurationApi
+from keyhouse.tokens.views import (
+    AuthorizationServerMetadataApi,
+    JwksApi,
+    OpenIdConfigurationApi,
+)
 
 urlpatterns = [
     path("api/v1/", include("config.api_v1")),
@@ -20,6 +24,11 @@ urlpatterns = [
     ),
     re_path(r"^api/", ApiNotFoundApi.as_view()),
     path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
+    path(
+        ".well-known/oauth-authorization-server",
+        AuthorizationServerMetadataApi.as_view(),
+        name="oauth-authorization-server",
+    ),
     path(
         ".well-known/openid-configuration",
         OpenIdConfigurationApi.as_view(),

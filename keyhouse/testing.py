@@ -123,24 +123,26 @@ def gunicorn_server(*, port: int, env: dict[str, str], log: Path) -> Iterator[st
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
     base = f"http://127.0.0.1:{port}"
     with running(command, env=env, log=log) as process:
-        wait_until_serving(base, process=process, log=log, within=30)
+        wait_until_serving(f"{base}/healthz", process=process, log=log)
         yield base
 
 
-def wait_until_serving(base: str, *, process: subprocess.Popen, log: Path, within: float) -> None:
-    """Wait until the server ``process`` started answers /healthz at ``base``.
+def wait_until_serving(
+    url: str, *, process: subprocess.Popen, log: Path, within: float = 30
+) -> None:
+    """Wait until ``url`` answers, served by ``process``.
 
     Raises RuntimeError, with the process's output from ``log``, when it stops first
-    or does not answer ``within`` seconds.
+    or ``url`` does not answer ``within`` seconds.
     """
     deadline = time.monotonic() + within
     while True:
         try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback servers
                 return
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{base} did not start serving:\n{log.read_text()}") from None
+                raise RuntimeError(f"{url} did not answer:\n{log.read_text()}") from None
             time.sleep(0.2)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from typing import Any
 
 from django.conf import settings
@@ -54,6 +55,59 @@ def check_rate_limits(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     return errors
 
 
+# An origin no configuration means to allow: a regex matching it matches any origin.
+UNRELATED_ORIGINS = ("https://keyhouse-check.invalid", "http://keyhouse-check.invalid")
+SAMESITE_VALUES = ("Strict", "Lax", "None")
+
+
+@register()
+def check_browser_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Refuse CORS origins that would grant every site, and a cookie browsers would drop."""
+    errors: list[CheckMessage] = []
+    for origin in settings.CORS_ALLOWED_ORIGINS:
+        if "*" in origin or origin == "null":
+            errors.append(
+                Error(
+                    f"{origin!r} in CORS_ALLOWED_ORIGINS is not an origin: no wildcard and no "
+                    "'null' is ever allowed.",
+                    hint="List exact origins such as https://app.example.com, or write a "
+                    "regex in CORS_ALLOWED_ORIGIN_REGEXES for a family of subdomains.",
+                    id="core.E020",
+                )
+            )
+    for regex in settings.CORS_ALLOWED_ORIGIN_REGEXES:
+        try:
+            pattern = re.compile(regex)
+        except re.error as exc:
+            errors.append(
+                Error(f"{regex!r} in CORS_ALLOWED_ORIGIN_REGEXES: {exc}.", id="core.E021")
+            )
+            continue
+        if any(pattern.fullmatch(origin) for origin in UNRELATED_ORIGINS):
+            errors.append(
+                Error(
+                    f"{regex!r} in CORS_ALLOWED_ORIGIN_REGEXES matches any origin.",
+                    hint=r"Match your own domain, e.g. https://[a-z0-9-]+\.example\.com",
+                    id="core.E022",
+                )
+            )
+    samesite = settings.KEYHOUSE_REFRESH_COOKIE_SAMESITE
+    if samesite not in SAMESITE_VALUES:
+        errors.append(
+            Error("KEYHOUSE_REFRESH_COOKIE_SAMESITE must be Strict, Lax or None.", id="core.E023")
+        )
+    elif samesite == "None" and not settings.KEYHOUSE_REFRESH_COOKIE_SECURE:
+        errors.append(
+            Error(
+                "KEYHOUSE_REFRESH_COOKIE_SAMESITE=None needs a Secure cookie: browsers drop a "
+                "SameSite=None cookie that is not Secure.",
+                hint="Set KEYHOUSE_REFRESH_COOKIE_SECURE=true (and serve Keyhouse over HTTPS).",
+                id="core.E024",
+            )
+        )
+    return errors
+
+
 def _workers() -> int:
     return int(os.environ.get("WEB_CONCURRENCY", "1") or 1)
 
@@ -91,6 +145,19 @@ def check_production_safety(app_configs: Any = None, **kwargs: Any) -> list[Chec
                 "every retry, with no wait between them.",
                 hint="Set CELERY_BROKER_URL and run a Celery worker.",
                 id="core.W014",
+            )
+        )
+    cookie_default = settings.KEYHOUSE_REFRESH_TOKEN_TRANSPORT == "cookie"  # noqa: S105
+    if cookie_default and not (
+        settings.CORS_ALLOWED_ORIGINS or settings.CORS_ALLOWED_ORIGIN_REGEXES
+    ):
+        errors.append(
+            Warning(
+                "The refresh cookie is the default transport but no browser origin is "
+                "allowed: only pages served by Keyhouse's own origin can call the API.",
+                hint="Set CORS_ALLOWED_ORIGINS to your web app's origin, e.g. "
+                "https://app.example.com.",
+                id="core.W020",
             )
         )
     try:

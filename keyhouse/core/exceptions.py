@@ -60,3 +60,19 @@ def problems(*errors: type[Exception]) -> Callable[[View], View]:
         return view
 
     return decorator
+
+
+class OAuthError(Exception):
+    """An error of an OAuth endpoint, rendered as RFC 6749 section 5.2 says, not as a problem.
+
+    Generic OAuth clients read ``error`` (``invalid_request``, ``invalid_grant``...) from
+    the token and revocation endpoints; Keyhouse's own API keeps Problem Details.
+    """
+
+    def __init__(
+        self, error: str, description: str, *, status: HTTPStatus = HTTPStatus.BAD_REQUEST
+    ) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status

@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, parsers
 
@@ -19,6 +20,19 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     default_detail = _("The request body is too large.")
     default_code = "payload_too_large"
+
+
+def _read_limited(stream: IO[bytes]) -> bytes:
+    """Read a body, refusing one above DATA_UPLOAD_MAX_MEMORY_SIZE with 413.
+
+    DRF reads the request stream directly, which bypasses Django's own size check, so
+    the limit is applied here while reading, whatever Content-Length claims.
+    """
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge
+    return raw
 
 
 def _is_unicode(data: Any) -> bool:
@@ -34,8 +48,6 @@ def _is_unicode(data: Any) -> bool:
 class JSONParser(parsers.JSONParser):
     """Parse JSON, refusing bodies above DATA_UPLOAD_MAX_MEMORY_SIZE with 413.
 
-    DRF reads the request stream directly, which bypasses Django's own size check,
-    so the limit is applied here while reading, whatever Content-Length claims.
     Nesting deeper than the interpreter's recursion limit is malformed input too:
     DRF's parser turns only ValueError into a parse error, not RecursionError.
     So is a lone surrogate ("\\ud800"), which would fail wherever the string went next
@@ -50,10 +62,7 @@ class JSONParser(parsers.JSONParser):
         media_type: str | None = None,
         parser_context: dict[str, Any] | None = None,
     ) -> Any:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        raw = stream.read(limit + 1)
-        if len(raw) > limit:
-            raise PayloadTooLarge
+        raw = _read_limited(stream)
         try:
             data = super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError as exc:
@@ -65,3 +74,22 @@ class JSONParser(parsers.JSONParser):
         if (encoding != "utf-8" or _SURROGATE_ESCAPE.search(raw)) and not _is_unicode(data):
             raise exceptions.ParseError(_("JSON parse error - a string is not valid Unicode."))
         return data
+
+
+class FormParser(parsers.FormParser):
+    """Parse a form body (the OAuth endpoints) within the same size limit as JSON.
+
+    Too many fields (DATA_UPLOAD_MAX_NUMBER_FIELDS) are a 400 parse error, not a 500.
+    """
+
+    def parse(
+        self,
+        stream: IO[bytes],
+        media_type: str | None = None,
+        parser_context: dict[str, Any] | None = None,
+    ) -> Any:
+        raw = _read_limited(stream)
+        try:
+            return super().parse(io.BytesIO(raw), media_type, parser_context)
+        except TooManyFieldsSent as exc:
+            raise exceptions.ParseError(_("The form has too many fields.")) from exc

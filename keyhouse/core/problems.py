@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from keyhouse.core.exceptions import VALIDATION_ERROR, KeyhouseError
+from keyhouse.core.exceptions import VALIDATION_ERROR, KeyhouseError, OAuthError
 from keyhouse.core.metrics import RATE_LIMITED
 from keyhouse.core.parsers import PayloadTooLarge
 
@@ -133,8 +133,18 @@ def _render_as_json(request: Request | None) -> None:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    """DRF's EXCEPTION_HANDLER: every exception raised in a view becomes a problem."""
+    """DRF's EXCEPTION_HANDLER: every exception raised in a view becomes a problem.
+
+    OAuth errors are the exception: they keep the shape OAuth clients expect.
+    """
     _render_as_json(context.get("request"))
+    if isinstance(exc, OAuthError):
+        set_rollback()
+        return Response(
+            {"error": exc.error, "error_description": exc.description},
+            status=exc.status,
+            headers={"Cache-Control": "no-store"},
+        )
     if isinstance(exc, KeyhouseError):
         set_rollback()
         if exc.status == HTTPStatus.TOO_MANY_REQUESTS:

@@ -14,9 +14,9 @@ class TokenTransportInputSerializer(serializers.Serializer):
     refresh_token_transport = serializers.ChoiceField(
         choices=TRANSPORTS,
         required=False,
-        help_text="'cookie' sets the refresh token in an HttpOnly, Secure, SameSite=Strict "
-        "cookie scoped to the refresh endpoint instead of returning it. Defaults to the "
-        "server's KEYHOUSE_REFRESH_TOKEN_TRANSPORT.",
+        help_text="'cookie' sets the refresh token in an HttpOnly cookie (Secure and "
+        "SameSite=Strict unless the server says otherwise) scoped to the refresh endpoint "
+        "instead of returning it. Defaults to the server's KEYHOUSE_REFRESH_TOKEN_TRANSPORT.",
     )
 
 
@@ -26,6 +26,26 @@ class TokenRefreshInputSerializer(TokenTransportInputSerializer):
         allow_blank=True,
         help_text="Required unless the refresh token travels in the cookie.",
     )
+
+
+class OAuthRefreshInputSerializer(serializers.Serializer):
+    """The OAuth form of a refresh (RFC 6749 section 6), for the schema.
+
+    keyhouse.tokens.oauth reads the form itself, to answer in OAuth's error shape and to
+    refuse repeated parameters, which a serializer cannot see.
+    """
+
+    grant_type = serializers.ChoiceField(choices=["refresh_token"])
+    refresh_token = serializers.CharField()
+    client_id = serializers.CharField(required=False)
+
+
+class OAuthRevokeInputSerializer(serializers.Serializer):
+    """A revocation request (RFC 7009 section 2.1), for the schema, read as above."""
+
+    token = serializers.CharField()
+    token_type_hint = serializers.CharField(required=False)
+    client_id = serializers.CharField(required=False)
 
 
 class TokenPairOutputSerializer(serializers.Serializer):

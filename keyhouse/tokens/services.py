@@ -53,6 +53,10 @@ class SessionRevoked(KeyhouseError):
     message = _("The session has been signed out. Sign in again.")
 
 
+# A refresh that a token cannot make: the grant is invalid (RFC 6749 section 5.2).
+REFRESH_REFUSED = (RefreshTokenInvalid, RefreshTokenReused, SessionExpired, SessionRevoked)
+
+
 class SigningKeyMissing(ServiceUnavailable):
     code = "signing_key_missing"
     message = _("No signing key is configured. Run 'manage.py rotate_signing_key'.")
@@ -100,6 +104,7 @@ def access_token_issue(*, session: LoginSession, now: datetime | None = None) ->
         "nbf": issued_at,
         "exp": issued_at + settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME,
         "jti": uuid.uuid4().hex,
+        "client_id": settings.KEYHOUSE_DEFAULT_CLIENT_ID,
         "amr": session.amr,
         "email_verified": user.email_verified_at is not None,
         "phone_verified": user.phone_verified_at is not None,
@@ -191,6 +196,22 @@ def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
             detail={"session": str(session.pk)},
         )
     raise RefreshTokenReused
+
+
+def token_revoke(*, token: str, client: ClientInfo) -> int:
+    """End the session of a refresh token, current or rotated (RFC 7009); return 1 or 0.
+
+    An unknown token, or a session already ended, changes nothing: the client's aim,
+    that the token no longer works, holds either way.
+    """
+    session = (
+        LoginSession.objects.filter(refresh_tokens__token_hash=_refresh_hash(token))
+        .only("pk", "user_id")
+        .first()
+    )
+    if session is None:
+        return 0
+    return session_revoke(session=session, reason="token_revoked", client=client)
 
 
 def _revocation_list_add(session_ids: list[uuid.UUID]) -> None:

@@ -13,19 +13,31 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from keyhouse.core.exceptions import KeyhouseError, problems
+from keyhouse.core.cors import origin_allowed
+from keyhouse.core.exceptions import KeyhouseError, OAuthError, problems
 from keyhouse.core.http import client_info
+from keyhouse.core.parsers import FormParser, JSONParser
 from keyhouse.core.ratelimit import rate_limit
-from keyhouse.tokens.keys import ALGORITHMS, keyring
+from keyhouse.tokens.keys import keyring
+from keyhouse.tokens.oauth import (
+    FORM_CONTENT_TYPE,
+    authorization_server_metadata,
+    is_form_request,
+    oauth_refresh_token,
+    oauth_revoked_token,
+)
 from keyhouse.tokens.selectors import session_get_for_user, session_list_live
 from keyhouse.tokens.serializers import (
     JwksOutputSerializer,
     LogoutInputSerializer,
+    OAuthRefreshInputSerializer,
+    OAuthRevokeInputSerializer,
     SessionOutputSerializer,
     TokenPairOutputSerializer,
     TokenRefreshInputSerializer,
 )
 from keyhouse.tokens.services import (
+    REFRESH_REFUSED,
     RefreshTokenInvalid,
     RefreshTokenReused,
     SessionExpired,
@@ -35,6 +47,7 @@ from keyhouse.tokens.services import (
     session_logout,
     session_revoke,
     token_refresh,
+    token_revoke,
 )
 from keyhouse.users.serializers import user_output
 
@@ -49,8 +62,33 @@ class CookieHeaderMissing(KeyhouseError):
     message = _("A refresh from the cookie needs the X-Keyhouse-Client header.")
 
 
-def _refresh_cookie_path() -> str:
-    return reverse("v1:token-refresh")
+class OriginNotAllowed(KeyhouseError):
+    code = "origin_not_allowed"
+    status = HTTPStatus.FORBIDDEN
+    message = _("A refresh from the cookie must come from an allowed origin.")
+
+
+def _refresh_cookie_scope() -> dict[str, str | None]:
+    """Where the refresh cookie lives: the same for setting and for clearing it."""
+    return {
+        "path": settings.KEYHOUSE_REFRESH_COOKIE_PATH or reverse("v1:token-refresh"),
+        "domain": settings.KEYHOUSE_REFRESH_COOKIE_DOMAIN,
+        "samesite": settings.KEYHOUSE_REFRESH_COOKIE_SAMESITE,
+    }
+
+
+def _check_cookie_origin(request: Request) -> None:
+    """With SameSite=None the browser sends the cookie from any site: ask the Origin.
+
+    The X-Keyhouse-Client header already makes a cross-site script go through a CORS
+    preflight; this refuses the refresh itself from any other origin than Keyhouse's own
+    and the allowed ones, whatever a browser or proxy let through.
+    """
+    if settings.KEYHOUSE_REFRESH_COOKIE_SAMESITE != "None":
+        return
+    origin = request.headers.get("Origin", "")
+    if origin != f"{request.scheme}://{request.get_host()}" and not origin_allowed(origin):
+        raise OriginNotAllowed
 
 
 def token_pair_response(
@@ -73,10 +111,9 @@ def token_pair_response(
             settings.KEYHOUSE_REFRESH_COOKIE_NAME,
             pair.refresh_token,
             max_age=int((pair.session.expires_at - timezone.now()).total_seconds()),
-            path=_refresh_cookie_path(),
             secure=settings.KEYHOUSE_REFRESH_COOKIE_SECURE,
             httponly=True,
-            samesite="Strict",
+            **_refresh_cookie_scope(),
         )
     return response
 
@@ -84,15 +121,21 @@ def token_pair_response(
 class TokenRefreshApi(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
+    parser_classes = (JSONParser, FormParser)
 
     @extend_schema(
-        request=TokenRefreshInputSerializer,
+        request={
+            "application/json": TokenRefreshInputSerializer,
+            FORM_CONTENT_TYPE: OAuthRefreshInputSerializer,
+        },
         responses={200: TokenPairOutputSerializer},
         summary="Exchange a refresh token for a new token pair",
         description="The refresh token is rotated: use the new one next time. Presenting a "
         "rotated token again within a few seconds returns the same new pair (parallel tabs); "
         "later, it ends the session (`refresh_token_reused`). Browsers using the cookie send "
-        "no `refresh_token` and add the `X-Keyhouse-Client` header.",
+        "no `refresh_token` and add the `X-Keyhouse-Client` header. OAuth clients may send "
+        "the standard form-encoded `grant_type=refresh_token` request (RFC 6749 section 6) "
+        "instead, and then get OAuth errors (`invalid_grant`...) rather than problems.",
     )
     @problems(
         RefreshTokenInvalid,
@@ -100,10 +143,13 @@ class TokenRefreshApi(APIView):
         SessionExpired,
         SessionRevoked,
         CookieHeaderMissing,
+        OriginNotAllowed,
         SigningKeyMissing,
     )
     @rate_limit("token_refresh")
     def post(self, request: Request) -> Response:
+        if is_form_request(request):
+            return self._oauth_refresh(request)
         serializer = TokenRefreshInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         transport = serializer.validated_data.get("refresh_token_transport")
@@ -114,9 +160,37 @@ class TokenRefreshApi(APIView):
                 raise RefreshTokenInvalid(_("No refresh token was sent."))
             if not request.headers.get(CLIENT_HEADER):
                 raise CookieHeaderMissing
+            _check_cookie_origin(request)
             transport = transport or "cookie"
         pair = token_refresh(refresh_token=refresh_token, client=client_info(request))
         return token_pair_response(pair, transport=transport)
+
+    def _oauth_refresh(self, request: Request) -> Response:
+        """The OAuth request: the token in the form, never from the cookie, back in the body."""
+        refresh_token = oauth_refresh_token(request.data)
+        try:
+            pair = token_refresh(refresh_token=refresh_token, client=client_info(request))
+        except REFRESH_REFUSED as exc:
+            raise OAuthError("invalid_grant", str(exc.message)) from exc
+        return token_pair_response(pair, transport="body")
+
+
+class TokenRevokeApi(APIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    parser_classes = (FormParser,)
+
+    @extend_schema(
+        request={FORM_CONTENT_TYPE: OAuthRevokeInputSerializer},
+        responses={200: OpenApiResponse(description="The token no longer works")},
+        summary="Revoke a refresh token, ending its session (RFC 7009)",
+        description="Answers 200 whether or not the token was known or still live. The "
+        "session's access tokens are refused from then on too.",
+    )
+    @rate_limit("token_revoke")
+    def post(self, request: Request) -> Response:
+        token_revoke(token=oauth_revoked_token(request.data), client=client_info(request))
+        return Response(status=HTTPStatus.OK, headers={"Cache-Control": "no-store"})
 
 
 class LogoutApi(APIView):
@@ -135,9 +209,7 @@ class LogoutApi(APIView):
             client=client_info(request),
         )
         response = Response(status=HTTPStatus.NO_CONTENT)
-        response.delete_cookie(
-            settings.KEYHOUSE_REFRESH_COOKIE_NAME, path=_refresh_cookie_path(), samesite="Strict"
-        )
+        response.delete_cookie(settings.KEYHOUSE_REFRESH_COOKIE_NAME, **_refresh_cookie_scope())
         return response
 
 
@@ -177,34 +249,20 @@ class JwksApi(APIView):
         return Response({"keys": keyring().jwks}, headers={"Cache-Control": "public, max-age=300"})
 
 
-class OpenIdConfigurationApi(APIView):
+class AuthorizationServerMetadataApi(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
-    @extend_schema(responses=dict, summary="Discovery document: issuer, keys, algorithms")
+    @extend_schema(responses=dict, summary="OAuth authorization server metadata (RFC 8414)")
     def get(self, request: Request) -> Response:
-        issuer = settings.KEYHOUSE_JWT_ISSUER.rstrip("/")
         return Response(
-            {
-                "issuer": settings.KEYHOUSE_JWT_ISSUER,
-                "jwks_uri": f"{issuer}{reverse('jwks')}",
-                "token_endpoint": f"{issuer}{reverse('v1:token-refresh')}",
-                "grant_types_supported": ["refresh_token"],
-                "access_token_signing_alg_values_supported": list(ALGORITHMS),
-                "subject_types_supported": ["public"],
-                "claims_supported": [
-                    "iss",
-                    "aud",
-                    "sub",
-                    "sid",
-                    "iat",
-                    "nbf",
-                    "exp",
-                    "jti",
-                    "amr",
-                    "email_verified",
-                    "phone_verified",
-                ],
-            },
-            headers={"Cache-Control": "public, max-age=3600"},
+            authorization_server_metadata(), headers={"Cache-Control": "public, max-age=3600"}
         )
+
+
+class OpenIdConfigurationApi(AuthorizationServerMetadataApi):
+    """The same metadata where OpenID Connect clients look for it (RFC 8414 section 5)."""
+
+    @extend_schema(responses=dict, summary="The metadata at the OpenID Connect discovery path")
+    def get(self, request: Request) -> Response:
+        return super().get(request)

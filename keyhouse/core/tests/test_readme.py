@@ -75,7 +75,7 @@ def make_run(*, port: int, log: Path) -> Iterator[str]:
             start_new_session=True,
         )
     try:
-        wait_until_serving(base, process=process, log=log, within=DEADLINE)
+        wait_until_serving(f"{base}/healthz", process=process, log=log, within=DEADLINE)
         yield base
     finally:
         stop_group(process)

@@ -126,3 +126,34 @@ def test_deploy_check_refuses_a_missing_signing_key(migrated_databases):
     result = run_manage("check", "--deploy", env=env)
     assert result.returncode != 0
     assert "tokens.E001" in result.stderr
+
+
+def test_deploy_check_warns_of_a_cookie_transport_no_origin_can_use(ready_env):
+    env = {**ready_env, "KEYHOUSE_REFRESH_TOKEN_TRANSPORT": "cookie"}
+    result = run_manage("check", "--deploy", env=env)
+    assert result.returncode == 0
+    assert "core.W020" in result.stderr
+    configured = {**env, "CORS_ALLOWED_ORIGINS": "https://app.example.com"}
+    assert "core.W020" not in run_manage("check", "--deploy", env=configured).stderr
+
+
+PRINT_ORIGINS = "from django.conf import settings; print(' '.join(settings.CORS_ALLOWED_ORIGINS))"
+
+
+@pytest.mark.parametrize(
+    ("env", "origins"),
+    [
+        ({}, ""),
+        ({"CORS_ALLOWED_ORIGINS": "https://app.example.com"}, "https://app.example.com"),
+        ({"DEBUG": "1"}, "http://localhost:3000 http://127.0.0.1:3000"),
+        (
+            {"DEBUG": "1", "KEYHOUSE_DEV_ORIGINS": "http://localhost:5173"},
+            "http://localhost:3000 http://127.0.0.1:3000 http://localhost:5173",
+        ),
+    ],
+    ids=["production-allows-none", "configured", "make-run", "make-run-with-dev-origins"],
+)
+def test_allowed_origins_by_mode(env, origins):
+    result = run_manage("shell", "-v", "0", "-c", PRINT_ORIGINS, env={**PRODUCTION_ENV, **env})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == origins

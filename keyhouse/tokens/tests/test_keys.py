@@ -40,7 +40,6 @@ def test_discovery_document_points_at_the_jwks(client, settings):
     assert body["issuer"] == "https://auth.example.com"
     assert body["jwks_uri"] == "https://auth.example.com/.well-known/jwks.json"
     assert body["token_endpoint"] == "https://auth.example.com/api/v1/auth/token/refresh"
-    assert "RS256" in body["access_token_signing_alg_values_supported"]
 
 
 def test_private_keys_are_encrypted_at_rest():

@@ -1,0 +1,144 @@
+// The Keyhouse example app: plain JavaScript, no build step.
+//
+// The access token lives in memory only, and goes out as a bearer header. The refresh
+// token lives in an HttpOnly cookie that this script never sees: the browser stores it
+// when Keyhouse signs us in, and sends it back to the refresh endpoint alone.
+
+// Keyhouse's address: ?keyhouse=... or port 8000 of this page's own host. Keep the host
+// the same (localhost with localhost): the cookie is sent only within one site.
+const KEYHOUSE =
+  new URLSearchParams(location.search).get("keyhouse") ??
+  `${location.protocol}//${location.hostname}:8000`;
+
+let accessToken = null;
+let pendingEmail = null;
+
+const $ = (id) => document.getElementById(id);
+
+function show(message, isError = false) {
+  $("status").textContent = message;
+  $("status").classList.toggle("error", isError);
+}
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail ?? `HTTP ${status}`);
+    this.status = status;
+    this.code = problem?.code;
+  }
+}
+
+// Call Keyhouse. credentials: "include" lets the browser store and send the refresh
+// cookie across origins; errors arrive as Problem Details ({code, detail, ...}).
+async function api(method, path, { body, headers = {} } = {}) {
+  if (accessToken) headers.Authorization = `Bearer ${accessToken}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(KEYHOUSE + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "include",
+    });
+  } catch {
+    // The browser hides why: Keyhouse is down, or this origin is not allowed (CORS).
+    throw new ApiError(0, { detail: `Keyhouse at ${KEYHOUSE} could not be reached from this page.` });
+  }
+  const data = response.status === 204 ? null : await response.json();
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+// Tokens arrive from sign-in, verification and refresh alike.
+function signedIn(tokens) {
+  accessToken = tokens.access_token;
+  $("profile-email").textContent = tokens.user.email;
+  $("signed-out").hidden = true;
+  $("signed-in").hidden = false;
+}
+
+function signedOut(message) {
+  accessToken = null;
+  $("sessions").replaceChildren();
+  $("signed-in").hidden = true;
+  $("signed-out").hidden = false;
+  show(message);
+}
+
+// The refresh cookie is sent only with the X-Keyhouse-Client header, which a page of
+// another site cannot add without Keyhouse's consent.
+async function refresh() {
+  signedIn(await api("POST", "/api/v1/auth/token/refresh", {
+    body: {},
+    headers: { "X-Keyhouse-Client": "example-spa" },
+  }));
+}
+
+function handle(action) {
+  return async (event) => {
+    event?.preventDefault();
+    try {
+      await action();
+    } catch (error) {
+      show(error.message, true);
+    }
+  };
+}
+
+$("signup-form").addEventListener("submit", handle(async () => {
+  pendingEmail = $("signup-email").value;
+  const answer = await api("POST", "/api/v1/auth/signup", {
+    body: { email: pendingEmail, password: $("signup-password").value },
+  });
+  $("signup-form").hidden = true;
+  $("verify-form").hidden = false;
+  show(answer.detail);
+}));
+
+$("verify-form").addEventListener("submit", handle(async () => {
+  signedIn(await api("POST", "/api/v1/auth/email/verify", {
+    body: { email: pendingEmail, code: $("verify-code").value, refresh_token_transport: "cookie" },
+  }));
+  show("Your email is verified and you are signed in.");
+}));
+
+$("signin-form").addEventListener("submit", handle(async () => {
+  signedIn(await api("POST", "/api/v1/auth/login", {
+    body: {
+      email: $("signin-email").value,
+      password: $("signin-password").value,
+      refresh_token_transport: "cookie",
+    },
+  }));
+  show("Signed in.");
+}));
+
+$("refresh").addEventListener("click", handle(async () => {
+  await refresh();
+  show("The access token was refreshed with the cookie.");
+}));
+
+$("load-sessions").addEventListener("click", handle(async () => {
+  const sessions = await api("GET", "/api/v1/me/sessions");
+  $("sessions").replaceChildren(...sessions.map((session) => {
+    const item = document.createElement("li");
+    const when = new Date(session.created_at).toLocaleString();
+    item.textContent = `${session.user_agent || "unknown device"}, since ${when}` +
+      (session.current ? " (this one)" : "");
+    return item;
+  }));
+  show(`${sessions.length} live session(s).`);
+}));
+
+$("logout").addEventListener("click", handle(async () => {
+  await api("POST", "/api/v1/auth/logout", { body: {} });
+  signedOut("Signed out: the refresh cookie is gone.");
+}));
+
+// On load, a refresh cookie left by an earlier visit signs us straight back in.
+$("keyhouse-url").textContent = KEYHOUSE;
+refresh().then(
+  () => show("Signed in again with the refresh cookie."),
+  (error) => signedOut(error.status === 0 ? error.message : "Signed out. Sign up or sign in."),
+);
