@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from keyhouse.core.fields import OneTimeCodeField, StrictCharField
+from keyhouse.mfa.serializers import TotpCodeField
 from keyhouse.tokens.serializers import TokenTransportInputSerializer
 from keyhouse.users.managers import normalize_email, validate_email_domain
 from keyhouse.users.models import User
@@ -68,11 +69,14 @@ class PasswordResetInputSerializer(EmailInputSerializer):
 
 class ReauthenticateInputSerializer(serializers.Serializer):
     password = _password_field(required=False)
-    code = OneTimeCodeField(required=False)
+    code = OneTimeCodeField(required=False, help_text="A phone sign-in code.")
+    totp_code = TotpCodeField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("password" in attrs) == ("code" in attrs):
-            raise serializers.ValidationError("Send either a password or a code.", code="invalid")
+        if len(attrs) != 1:
+            raise serializers.ValidationError(
+                "Send one of password, code or totp_code.", code="invalid"
+            )
         return attrs
 
 

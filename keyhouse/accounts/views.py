@@ -3,7 +3,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -38,10 +38,12 @@ from keyhouse.accounts.services.phone import (
     phone_sign_in_code_send,
 )
 from keyhouse.accounts.services.reauthentication import reauthenticate
-from keyhouse.accounts.services.signin import signin_with_password
+from keyhouse.accounts.services.signin import signin_second_factor, signin_with_password
 from keyhouse.accounts.services.signup import email_verification_resend, email_verify, signup
 from keyhouse.core.http import client_info
 from keyhouse.core.ratelimit import rate_limit
+from keyhouse.mfa.serializers import MfaChallengeOutputSerializer, MfaVerifyInputSerializer
+from keyhouse.mfa.views import signin_response
 from keyhouse.tokens.serializers import TokenPairOutputSerializer
 from keyhouse.tokens.views import token_pair_response
 from keyhouse.users.serializers import UserOutputSerializer, user_output
@@ -56,27 +58,38 @@ def accepted(detail: str) -> Response:
     return Response({"detail": detail}, status=HTTPStatus.ACCEPTED)
 
 
+SIGN_IN_RESULT = PolymorphicProxySerializer(
+    component_name="SignInResult",
+    serializers=[TokenPairOutputSerializer, MfaChallengeOutputSerializer],
+    resource_type_field_name=None,
+)
+MFA_NOTE = (
+    " An account with a second factor gets no tokens but `mfa_required: true` and an "
+    "`mfa_token` to answer at POST /api/v1/auth/mfa/verify."
+)
+
+
 class LoginApi(PublicApi):
     @extend_schema(
         request=LoginInputSerializer,
-        responses={200: TokenPairOutputSerializer},
+        responses={200: SIGN_IN_RESULT},
         summary="Sign in with email and password",
         description="Unknown email, wrong password and inactive account all answer 401 "
         "`invalid_credentials`. A correct password for an unverified email answers 403 "
-        "`email_not_verified`.",
+        "`email_not_verified`." + MFA_NOTE,
     )
     @rate_limit("login", target="email")
     def post(self, request: Request) -> Response:
         serializer = LoginInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pair = signin_with_password(
+        result = signin_with_password(
             email=serializer.validated_data["email"],
             password=serializer.validated_data["password"],
             client=client_info(request),
             request=request,
         )
-        return token_pair_response(
-            pair, transport=serializer.validated_data.get("refresh_token_transport")
+        return signin_response(
+            result, transport=serializer.validated_data.get("refresh_token_transport")
         )
 
 
@@ -119,21 +132,22 @@ class EmailResendApi(PublicApi):
 class EmailVerifyApi(PublicApi):
     @extend_schema(
         request=EmailVerifyInputSerializer,
-        responses={200: TokenPairOutputSerializer},
+        responses={200: SIGN_IN_RESULT},
         summary="Verify the email with its code and sign in",
-        description="A wrong, expired, used or replaced code answers 400 `code_invalid`.",
+        description="A wrong, expired, used or replaced code answers 400 `code_invalid`."
+        + MFA_NOTE,
     )
     @rate_limit("email_verify", target="email")
     def post(self, request: Request) -> Response:
         serializer = EmailVerifyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pair = email_verify(
+        result = email_verify(
             email=serializer.validated_data["email"],
             code=serializer.validated_data["code"],
             client=client_info(request),
         )
-        return token_pair_response(
-            pair, transport=serializer.validated_data.get("refresh_token_transport")
+        return signin_response(
+            result, transport=serializer.validated_data.get("refresh_token_transport")
         )
 
 
@@ -169,15 +183,48 @@ class PasswordResetApi(PublicApi):
         return Response({"detail": _("Your password was changed. Sign in with it.")})
 
 
+class MfaVerifyApi(PublicApi):
+    @extend_schema(
+        request=MfaVerifyInputSerializer,
+        responses={200: TokenPairOutputSerializer},
+        summary="Answer a sign-in challenge with a second factor",
+        description="Send the `mfa_token` of the sign-in with `factor_id` and the `code` "
+        "the app shows, or with a `recovery_code`; the answer is the token pair of an aal2 "
+        "session. A wrong code answers 400 `mfa_code_invalid` or `recovery_code_invalid` "
+        "with `attempts_left`, a factor not the account's 404 `mfa_factor_not_found`; after "
+        "5 tries, 401 `mfa_attempts_exhausted`. 401 `mfa_token_invalid`, `mfa_token_used` "
+        "or `mfa_token_expired` (5 minutes): sign in again. Tries count on the account's "
+        "failed sign-ins (429 `login_throttled`).",
+    )
+    @rate_limit("mfa_verify")
+    def post(self, request: Request) -> Response:
+        serializer = MfaVerifyInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        pair = signin_second_factor(
+            mfa_token=data["mfa_token"],
+            client=client_info(request),
+            factor_id=data.get("factor_id"),
+            code=data.get("code"),
+            recovery_code=data.get("recovery_code"),
+        )
+        return token_pair_response(pair, transport=data.get("refresh_token_transport"))
+
+
 class ReauthenticateApi(APIView):
+    mfa_enrolment_allowed = True  # see keyhouse.mfa.permissions
+
     @extend_schema(
         request=ReauthenticateInputSerializer,
         responses={204: OpenApiResponse(description="Re-authenticated")},
-        summary="Confirm the password (or a phone code) before a sensitive operation",
+        summary="Confirm the password, a phone code or an authenticator code",
         description="Changing the email, deleting the account and other sensitive "
         "operations answer 403 `reauthentication_required` unless the session proved a "
         "password or code within the last 10 minutes. A code is a phone sign-in code "
-        "(POST /api/v1/auth/phone/send-code to the account's verified phone).",
+        "(POST /api/v1/auth/phone/send-code to the account's verified phone). A "
+        "`totp_code` from an authenticator app also raises the session to aal2 (step-up), "
+        "which those operations need on an account with a second factor (403 "
+        "`aal2_required`); refresh to get an access token that says so.",
     )
     @rate_limit("reauthenticate")
     def post(self, request: Request) -> Response:
@@ -193,6 +240,8 @@ class ReauthenticateApi(APIView):
 
 
 class MeApi(APIView):
+    mfa_enrolment_allowed = True  # see keyhouse.mfa.permissions
+
     @extend_schema(responses=UserOutputSerializer, summary="The signed-in user")
     def get(self, request: Request) -> Response:
         return Response(user_output(request.user.user))
@@ -304,23 +353,23 @@ class PhoneSendCodeApi(PublicApi):
 class PhoneVerifyApi(PublicApi):
     @extend_schema(
         request=PhoneVerifyInputSerializer,
-        responses={200: TokenPairOutputSerializer},
+        responses={200: SIGN_IN_RESULT},
         summary="Sign in with the phone number and its code",
         description="A new number creates an account with a verified phone (unless "
         "KEYHOUSE_PHONE_SIGNUP_ENABLED is off). A wrong, expired or used code answers 400 "
-        "`code_invalid`.",
+        "`code_invalid`." + MFA_NOTE,
     )
     @rate_limit("phone_verify", target="phone")
     def post(self, request: Request) -> Response:
         serializer = PhoneVerifyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pair = phone_sign_in(
+        result = phone_sign_in(
             phone=serializer.validated_data["phone"],
             code=serializer.validated_data["code"],
             client=client_info(request),
         )
-        return token_pair_response(
-            pair, transport=serializer.validated_data.get("refresh_token_transport")
+        return signin_response(
+            result, transport=serializer.validated_data.get("refresh_token_transport")
         )
 
 

@@ -108,6 +108,8 @@ class TokenRefreshApi(APIView):
 
 
 class LogoutApi(APIView):
+    mfa_enrolment_allowed = True  # see keyhouse.mfa.permissions
+
     @extend_schema(
         request=LogoutInputSerializer,
         responses={204: OpenApiResponse(description="Signed out")},

@@ -32,8 +32,9 @@ from keyhouse.codes.services import CodeInvalid, code_limits_hit, code_target_ca
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
 from keyhouse.delivery.services import email_enqueue
+from keyhouse.mfa.services.challenges import MfaChallengeIssued, signin_complete
 from keyhouse.tokens.models import LoginSession
-from keyhouse.tokens.services import TokenPair, session_revoke_all, session_start
+from keyhouse.tokens.services import TokenPair, session_revoke_all
 from keyhouse.users.models import User
 from keyhouse.users.selectors import user_get_by_email
 from keyhouse.users.services import EmailTaken, user_create
@@ -119,11 +120,12 @@ def email_verification_resend(*, email: str, client: ClientInfo) -> None:
         code_limits_hit(purpose=Purpose.VERIFY_EMAIL, target=email, ip=client.ip)
 
 
-def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
+def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair | MfaChallengeIssued:
     """Verify an address with its code and sign its owner in.
 
     A contested address's account is handed over: it keeps no password, every session
-    started before ends and a phone number added before is removed.
+    started before ends and a phone number added before is removed. An account with a
+    second factor gets a challenge instead of tokens.
     """
     record = code_check(
         purpose=Purpose.VERIFY_EMAIL, target=email, code=code, client=client, anonymous=True
@@ -145,6 +147,7 @@ def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
                 password_failures_clear(account=user.email)
             user.save(update_fields=fields)
             audit_record(type=AuditEvent.Type.EMAIL_VERIFIED, user_id=user.pk, client=client)
-        pair = session_start(user=user, amr=[LoginSession.Method.EMAIL_CODE], client=client)
-    SIGN_INS.labels(method="email_code", outcome="success").inc()
-    return pair
+        result = signin_complete(user=user, amr=[LoginSession.Method.EMAIL_CODE], client=client)
+    outcome = "mfa_required" if isinstance(result, MfaChallengeIssued) else "success"
+    SIGN_INS.labels(method="email_code", outcome=outcome).inc()
+    return result
