@@ -70,15 +70,18 @@ def service_env(**overrides: str) -> dict[str, str]:
 
     It runs with production settings: DEBUG off, a strong secret key (the test's own,
     which is not strong, stays readable as a fallback), migrations applied by the test
-    database, the signing key the test created.
+    database, the signing key the test created. On SQLite it opens the test's database
+    file (the tests run on a file, see conftest.py).
     """
-    database = urlsplit(os.environ["DATABASE_URL"])._replace(
-        path=f"/{connection.settings_dict['NAME']}"
-    )
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        database = f"sqlite:///{name}"
+    else:
+        database = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}").geturl()
     return {
         **os.environ,
         "DEBUG": "0",
-        "DATABASE_URL": database.geturl(),
+        "DATABASE_URL": database,
         "DATABASE_CONN_MAX_AGE": "0",
         "SECRET_KEY": SERVICE_SECRET_KEY,
         "SECRET_KEY_FALLBACKS": settings.SECRET_KEY,
