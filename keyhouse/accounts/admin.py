@@ -14,6 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from keyhouse.accounts.forms import AdminLoginForm
 from keyhouse.accounts.services.account import password_set_by_admin, user_set_active
 from keyhouse.core.http import client_info
+from keyhouse.mfa.models import TotpFactor
+from keyhouse.mfa.services.factors import totp_factors_remove_by_admin
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_revoke_all
 from keyhouse.users.admin import UserAdmin
@@ -22,7 +24,16 @@ from keyhouse.users.models import User
 
 class LoginSessionInline(admin.TabularInline):
     model = LoginSession
-    fields = ("id", "amr", "ip", "user_agent", "created_at", "last_refreshed_at", "revoked_at")
+    fields = (
+        "id",
+        "amr",
+        "aal",
+        "ip",
+        "user_agent",
+        "created_at",
+        "last_refreshed_at",
+        "revoked_at",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -33,9 +44,23 @@ class LoginSessionInline(admin.TabularInline):
         return False
 
 
+class TotpFactorInline(admin.TabularInline):
+    """A user's authenticator apps, never their seeds; removed with the user action."""
+
+    model = TotpFactor
+    fields = ("name", "created_at", "confirmed_at", "last_used_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("Second factors (remove them with the action on the user list)")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 class AccountUserAdmin(UserAdmin):
-    inlines = (LoginSessionInline,)
-    actions = ("sign_out_everywhere", "deactivate", "reactivate")
+    inlines = (TotpFactorInline, LoginSessionInline)
+    actions = ("sign_out_everywhere", "deactivate", "reactivate", "remove_second_factors")
 
     def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple:
         return self.inlines if obj is not None else ()
@@ -62,6 +87,15 @@ class AccountUserAdmin(UserAdmin):
         for user in queryset:
             user_set_active(user=user, active=True, client=client, by=request.user.pk)
         self.message_user(request, _("The selected users were reactivated."))
+
+    @admin.action(description=_("Remove second factors (the user is told by email)"))
+    def remove_second_factors(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        client = client_info(request)
+        removed = sum(
+            totp_factors_remove_by_admin(user=user, client=client, by=request.user.pk)
+            for user in queryset
+        )
+        self.message_user(request, _("%(count)d second factors removed.") % {"count": removed})
 
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""
