@@ -256,7 +256,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["keyhouse.core.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "keyhouse.core.problems.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "keyhouse.core.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 

@@ -9,6 +9,8 @@ from django.contrib.admin.utils import unquote
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from keyhouse.accounts.forms import AdminLoginForm
@@ -44,26 +46,38 @@ class LoginSessionInline(admin.TabularInline):
         return False
 
 
-class TotpFactorInline(admin.TabularInline):
-    """A user's authenticator apps, never their seeds; removed with the user action."""
-
-    model = TotpFactor
-    fields = ("name", "created_at", "confirmed_at", "last_used_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = _("Second factors (remove them with the action on the user list)")
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 class AccountUserAdmin(UserAdmin):
-    inlines = (TotpFactorInline, LoginSessionInline)
+    inlines = (LoginSessionInline,)
     actions = ("sign_out_everywhere", "deactivate", "reactivate", "remove_second_factors")
 
     def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple:
         return self.inlines if obj is not None else ()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple:
+        return (*super().get_readonly_fields(request, obj), "second_factors")
+
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> tuple:
+        fieldsets = tuple(super().get_fieldsets(request, obj))
+        if obj is None:
+            return fieldsets
+        return (*fieldsets, (_("Second factors"), {"fields": ("second_factors",)}))
+
+    @admin.display(description=_("Authenticator apps"))
+    def second_factors(self, user: User) -> str:
+        """The user's apps, never their seeds; removed with the action on the user list."""
+        factors = TotpFactor.objects.filter(user=user)
+        if not factors:
+            return _("None")
+        lines = (
+            (
+                factor.name,
+                _("confirmed %(when)s") % {"when": f"{factor.confirmed_at:%Y-%m-%d %H:%M}"}
+                if factor.confirmed_at
+                else _("pending"),
+            )
+            for factor in factors
+        )
+        return format_html_join(mark_safe("<br>"), "{} ({})", lines)
 
     @admin.action(description=_("Sign out everywhere"))
     def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

@@ -237,6 +237,7 @@ def rate_limit(action: str, *, target: str | None = None) -> Callable:
             ratelimit_enforce(action=action, values=values)
             return method(view, request, *args, **kwargs)
 
+        wrapper.rate_limit_action = action  # type: ignore[attr-defined] - read by core.schema
         return wrapper
 
     return decorator

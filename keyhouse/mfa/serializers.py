@@ -11,8 +11,12 @@ from keyhouse.mfa.services.recovery import recovery_code_normalize
 from keyhouse.tokens.serializers import TokenTransportInputSerializer
 
 
-def TotpCodeField(**kwargs: Any) -> OneTimeCodeField:
-    return OneTimeCodeField(length=totp.DIGITS, help_text="The 6 digits the app shows.", **kwargs)
+class TotpCodeField(OneTimeCodeField):
+    """The 6 digits an authenticator app shows, whatever KEYHOUSE_CODE_LENGTH says."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "The 6 digits the authenticator app shows.")
+        super().__init__(length=totp.DIGITS, **kwargs)
 
 
 class RecoveryCodeField(StrictCharField):
