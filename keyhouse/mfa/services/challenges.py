@@ -69,7 +69,6 @@ class MfaChallengeIssued:
     token: str
     expires_in: int
     factors: list[TotpFactor]
-    user: User
 
 
 def _token_hash(token: str) -> str:
@@ -97,7 +96,7 @@ def signin_complete(
         client=client,
         detail={"amr": amr, "challenge": challenge.pk},
     )
-    return MfaChallengeIssued(token=token, expires_in=CHALLENGE_TTL, factors=factors, user=user)
+    return MfaChallengeIssued(token=token, expires_in=CHALLENGE_TTL, factors=factors)
 
 
 def mfa_challenge_user(*, token: str) -> User | None:
@@ -140,6 +139,8 @@ def mfa_challenge_answer(
     now = timezone.now()
     challenge = _attempt_count(token, now)
     user = challenge.user
+    if not user.is_active:  # deactivated since the first factor
+        raise MfaTokenInvalid
     try:
         with transaction.atomic():
             if not MfaChallenge.objects.filter(pk=challenge.pk, used_at__isnull=True).update(

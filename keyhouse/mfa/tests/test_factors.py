@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from http import HTTPStatus
+from io import StringIO
 
 import pyotp
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import CLIENT
-from keyhouse.mfa.models import RecoveryCode, TotpFactor
+from keyhouse.mfa.models import MfaChallenge, RecoveryCode, TotpFactor
 from keyhouse.mfa.services.recovery import ALPHABET
 from keyhouse.mfa.tests.conftest import STEP, STEP_START, enrol
 from keyhouse.tokens.models import LoginSession
@@ -232,3 +235,17 @@ def test_enrolment_is_rate_limited(auth_client, tokens, settings):
     response = auth_client.post("/api/v1/me/mfa/totp", {}, format="json")
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert response["Retry-After"]
+
+
+def test_purging_removes_spent_challenges_and_abandoned_factors(auth_client, tokens, clock):
+    enrolled = enrol(auth_client, now=NOW)
+    _pending(auth_client)
+    APIClient().post(
+        "/api/v1/auth/login",
+        {"email": "ada@example.com", "password": "correct horse battery staple"},
+        format="json",
+    )
+    clock.shift(601)
+    call_command("purge_expired", stdout=StringIO())
+    assert list(TotpFactor.objects.values_list("pk", flat=True)) == [uuid.UUID(enrolled.factor_id)]
+    assert not MfaChallenge.objects.exists()

@@ -362,3 +362,18 @@ def test_the_verify_endpoint_is_rate_limited(enrolled, settings):
         verify({"mfa_token": "x", "recovery_code": "ABCDE-FGHJK"})
     status, problem = verify({"mfa_token": "x", "recovery_code": "ABCDE-FGHJK"})
     assert (status, problem["code"]) == (HTTPStatus.TOO_MANY_REQUESTS, "rate_limited")
+
+
+def test_an_account_deactivated_during_the_challenge_gets_no_session(enrolled, clock):
+    challenge = login()["mfa_token"]
+    User.objects.update(is_active=False)
+    clock.shift(STEP)
+    status, problem = verify(
+        {
+            "mfa_token": challenge,
+            "factor_id": enrolled.factor_id,
+            "code": enrolled.code(NOW + STEP),
+        }
+    )
+    assert (status, problem["code"]) == (HTTPStatus.UNAUTHORIZED, "mfa_token_invalid")
+    assert LoginSession.objects.count() == 1
