@@ -30,11 +30,12 @@ from keyhouse.mfa.selectors import (
     factor_confirmed_exists,
     factor_get_for_user,
     factor_list,
+    factors_confirmed,
     pending_expired_before,
     recovery_codes_remaining,
 )
 from keyhouse.mfa.services.assurance import reauthentication_require
-from keyhouse.mfa.services.recovery import recovery_codes_generate
+from keyhouse.mfa.services.recovery import MfaNotEnabled, recovery_codes_generate
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_authenticated, session_revoke_all
 from keyhouse.users.models import User
@@ -158,7 +159,10 @@ def second_factor_failed(
 
 def totp_any_accept(*, user: User, code: str, client: ClientInfo, during: str) -> TotpFactor:
     """Accept a code from any of the user's confirmed factors, or record the failure."""
-    for factor in TotpFactor.objects.filter(user_id=user.pk, confirmed_at__isnull=False):
+    factors = list(factors_confirmed(user_id=user.pk))
+    if not factors:
+        raise MfaNotEnabled
+    for factor in factors:
         if totp_code_accept(factor=factor, code=code):
             return factor
     second_factor_failed(user_id=user.pk, client=client, during=during, reason="mfa_code_invalid")

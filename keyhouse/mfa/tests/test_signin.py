@@ -377,3 +377,12 @@ def test_an_account_deactivated_during_the_challenge_gets_no_session(enrolled, c
     )
     assert (status, problem["code"]) == (HTTPStatus.UNAUTHORIZED, "mfa_token_invalid")
     assert LoginSession.objects.count() == 1
+
+
+def test_an_authenticator_code_needs_an_authenticator(auth_client, tokens):
+    response = auth_client.post(
+        "/api/v1/auth/reauthenticate", {"totp_code": "123456"}, format="json"
+    )
+    assert response.status_code == HTTPStatus.CONFLICT
+    assert response.json()["code"] == "mfa_not_enabled"
+    assert LoginSession.objects.get(pk=tokens.session.pk).aal == "aal1"
