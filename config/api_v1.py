@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("keyhouse.accounts.urls")),
     path("", include("keyhouse.tokens.urls")),
     path("", include("keyhouse.audit.urls")),
+    path("", include("keyhouse.mfa.urls")),
 ]

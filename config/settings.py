@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "keyhouse.delivery",
     "keyhouse.audit",
     "keyhouse.tokens",
+    "keyhouse.mfa",
     "keyhouse.accounts",
 ]
 
@@ -272,7 +273,10 @@ PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="") o
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["keyhouse.tokens.authentication.BearerAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "keyhouse.mfa.permissions.MfaPolicySatisfied",
+    ],
     "DEFAULT_PARSER_CLASSES": ["keyhouse.core.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "keyhouse.core.problems.exception_handler",
@@ -397,6 +401,11 @@ KEYHOUSE_DELIVERY_RETENTION_DAYS = env.int("KEYHOUSE_DELIVERY_RETENTION_DAYS", d
 # check in the session within this many seconds.
 KEYHOUSE_REAUTHENTICATION_WINDOW = env.int("KEYHOUSE_REAUTHENTICATION_WINDOW", default=10 * 60)
 
+# Who must have a second factor: "optional" (whoever enrols one), "required_for_staff"
+# or "required". A session of an account the policy covers that has no factor yet can
+# only enrol one (403 mfa_enrollment_required elsewhere); its tokens say aal1.
+KEYHOUSE_MFA_POLICY = env.str("KEYHOUSE_MFA_POLICY", default="optional")
+
 # Rate limits per action: comma-separated "N/period/key" rules, key being ip, target
 # (the email or phone in the request) or user. Override one with its variable, e.g.
 # KEYHOUSE_RATE_LIMIT_LOGIN="60/m/ip"; an empty value turns it off. A target rule counts
@@ -418,6 +427,12 @@ _RATE_LIMIT_DEFAULTS = {
     "password_change": "5/m/user",
     "email_change": "10/m/user",
     "phone_change": "10/m/user",
+    "mfa_verify": "30/m/ip",
+    "mfa_enrol": "10/m/user",
+    "mfa_confirm": "10/m/user",
+    "mfa_remove": "10/m/user",
+    "mfa_list": "60/m/user",
+    "mfa_recovery_codes": "5/m/user",
 }
 KEYHOUSE_RATE_LIMITS = {
     action: env.str(f"KEYHOUSE_RATE_LIMIT_{action.upper()}", default=spec)

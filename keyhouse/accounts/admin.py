@@ -9,6 +9,8 @@ from django.contrib.admin.utils import unquote
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from keyhouse.accounts.forms import AdminLoginForm
@@ -16,6 +18,8 @@ from keyhouse.accounts.models import PendingSignup
 from keyhouse.accounts.services.account import password_set_by_admin, user_set_active
 from keyhouse.core.admin import ReadOnlyModelAdmin
 from keyhouse.core.http import client_info
+from keyhouse.mfa.models import TotpFactor
+from keyhouse.mfa.services.factors import totp_factors_remove_by_admin
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_revoke_all
 from keyhouse.users.admin import UserAdmin
@@ -24,7 +28,16 @@ from keyhouse.users.models import User
 
 class LoginSessionInline(admin.TabularInline):
     model = LoginSession
-    fields = ("id", "amr", "ip", "user_agent", "created_at", "last_refreshed_at", "revoked_at")
+    fields = (
+        "id",
+        "amr",
+        "aal",
+        "ip",
+        "user_agent",
+        "created_at",
+        "last_refreshed_at",
+        "revoked_at",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -37,10 +50,36 @@ class LoginSessionInline(admin.TabularInline):
 
 class AccountUserAdmin(UserAdmin):
     inlines = (LoginSessionInline,)
-    actions = ("sign_out_everywhere", "deactivate", "reactivate")
+    actions = ("sign_out_everywhere", "deactivate", "reactivate", "remove_second_factors")
 
     def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple:
         return self.inlines if obj is not None else ()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple:
+        return (*super().get_readonly_fields(request, obj), "second_factors")
+
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> tuple:
+        fieldsets = tuple(super().get_fieldsets(request, obj))
+        if obj is None:
+            return fieldsets
+        return (*fieldsets, (_("Second factors"), {"fields": ("second_factors",)}))
+
+    @admin.display(description=_("Authenticator apps"))
+    def second_factors(self, user: User) -> str:
+        """The user's apps, never their seeds; removed with the action on the user list."""
+        factors = TotpFactor.objects.filter(user=user)
+        if not factors:
+            return _("None")
+        lines = (
+            (
+                factor.name,
+                _("confirmed %(when)s") % {"when": f"{factor.confirmed_at:%Y-%m-%d %H:%M}"}
+                if factor.confirmed_at
+                else _("pending"),
+            )
+            for factor in factors
+        )
+        return format_html_join(mark_safe("<br>"), "{} ({})", lines)
 
     @admin.action(description=_("Sign out everywhere"))
     def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
@@ -64,6 +103,15 @@ class AccountUserAdmin(UserAdmin):
         for user in queryset:
             user_set_active(user=user, active=True, client=client, by=request.user.pk)
         self.message_user(request, _("The selected users were reactivated."))
+
+    @admin.action(description=_("Remove second factors (the user is told by email)"))
+    def remove_second_factors(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        client = client_info(request)
+        removed = sum(
+            totp_factors_remove_by_admin(user=user, client=client, by=request.user.pk)
+            for user in queryset
+        )
+        self.message_user(request, _("%(count)d second factors removed.") % {"count": removed})
 
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""

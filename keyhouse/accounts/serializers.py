@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from keyhouse.core.fields import OneTimeCodeField, StrictCharField
+from keyhouse.mfa.serializers import TotpCodeField
 from keyhouse.tokens.serializers import TokenTransportInputSerializer
 from keyhouse.users.emails import email_canonical, validate_email_domain
 from keyhouse.users.models import User
@@ -86,12 +87,15 @@ class PasswordResetInputSerializer(EmailInputSerializer):
 
 class ReauthenticateInputSerializer(serializers.Serializer):
     password = PasswordField(required=False)
-    code = OneTimeCodeField(required=False)
-    exactly_one_of = ("password", "code")
+    code = OneTimeCodeField(required=False, help_text="A phone sign-in code.")
+    totp_code = TotpCodeField(required=False)
+    exactly_one_of = ("password", "code", "totp_code")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if sum(name in attrs for name in self.exactly_one_of) != 1:
-            raise serializers.ValidationError("Send either a password or a code.", code="invalid")
+            raise serializers.ValidationError(
+                "Send one of password, code or totp_code.", code="invalid"
+            )
         return attrs
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("auth/email/resend", views.EmailResendApi.as_view(), name="email-resend"),
     path("auth/password/forgot", views.PasswordForgotApi.as_view(), name="password-forgot"),
     path("auth/password/reset", views.PasswordResetApi.as_view(), name="password-reset"),
+    path("auth/mfa/verify", views.MfaVerifyApi.as_view(), name="mfa-verify"),
     path("auth/reauthenticate", views.ReauthenticateApi.as_view(), name="reauthenticate"),
     path("auth/phone/send-code", views.PhoneSendCodeApi.as_view(), name="phone-send-code"),
     path("auth/phone/verify", views.PhoneVerifyApi.as_view(), name="phone-verify"),

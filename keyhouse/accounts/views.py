@@ -3,7 +3,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -42,13 +42,13 @@ from keyhouse.accounts.services.phone import (
 )
 from keyhouse.accounts.services.reauthentication import (
     NoCodeChannel,
-    ReauthenticationRequired,
     WrongPassword,
     reauthenticate,
 )
 from keyhouse.accounts.services.signin import (
     InvalidCredentials,
     LoginThrottled,
+    signin_second_factor,
     signin_with_password,
 )
 from keyhouse.accounts.services.signup import email_verification_resend, email_verify, signup
@@ -56,6 +56,12 @@ from keyhouse.codes.services import CODE_CHECK_ERRORS, CODE_REQUEST_ERRORS, Code
 from keyhouse.core.exceptions import ServiceUnavailable, problems
 from keyhouse.core.http import client_info
 from keyhouse.core.ratelimit import rate_limit, ratelimit_target
+from keyhouse.mfa.serializers import MfaChallengeOutputSerializer, MfaVerifyInputSerializer
+from keyhouse.mfa.services.assurance import SENSITIVE_OPERATION_ERRORS
+from keyhouse.mfa.services.challenges import CHALLENGE_ANSWER_ERRORS
+from keyhouse.mfa.services.factors import TotpCodeInvalid
+from keyhouse.mfa.services.recovery import MfaNotEnabled
+from keyhouse.mfa.views import signin_response
 from keyhouse.tokens.serializers import TokenPairOutputSerializer
 from keyhouse.tokens.services import SigningKeyMissing
 from keyhouse.tokens.views import token_pair_response
@@ -73,13 +79,24 @@ def accepted(detail: str) -> Response:
     return Response({"detail": detail}, status=HTTPStatus.ACCEPTED)
 
 
+SIGN_IN_RESULT = PolymorphicProxySerializer(
+    component_name="SignInResult",
+    serializers=[TokenPairOutputSerializer, MfaChallengeOutputSerializer],
+    resource_type_field_name=None,
+)
+MFA_NOTE = (
+    " An account with a second factor gets no tokens but `mfa_required: true` and an "
+    "`mfa_token` to answer at POST /api/v1/auth/mfa/verify."
+)
+
+
 class LoginApi(PublicApi):
     @extend_schema(
         request=LoginInputSerializer,
-        responses={200: TokenPairOutputSerializer},
+        responses={200: SIGN_IN_RESULT},
         summary="Sign in with email and password",
         description="Unknown email, wrong password and inactive account all answer 401 "
-        "`invalid_credentials`.",
+        "`invalid_credentials`." + MFA_NOTE,
     )
     @problems(InvalidCredentials, LoginThrottled, SigningKeyMissing)
     @rate_limit("login")
@@ -87,14 +104,14 @@ class LoginApi(PublicApi):
         serializer = LoginInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         ratelimit_target(action="login", target=serializer.validated_data["email"])
-        pair = signin_with_password(
+        result = signin_with_password(
             email=serializer.validated_data["email"],
             password=serializer.validated_data["password"],
             client=client_info(request),
             request=request,
         )
-        return token_pair_response(
-            pair, transport=serializer.validated_data.get("refresh_token_transport")
+        return signin_response(
+            result, transport=serializer.validated_data.get("refresh_token_transport")
         )
 
 
@@ -141,11 +158,13 @@ class EmailResendApi(PublicApi):
 class EmailVerifyApi(PublicApi):
     @extend_schema(
         request=EmailVerifyInputSerializer,
-        responses={200: TokenPairOutputSerializer},
+        responses={200: SIGN_IN_RESULT},
         summary="Verify the email with its code and sign in",
         description="Creates the account the sign-up asked for and signs it in. A wrong, "
         "expired, used or replaced code answers 400 `code_invalid`, and so does the code "
-        "of an address that has an account by then.",
+        "of an address that has an account by then. The answer has the shape of every "
+        "sign-in's: tokens, or a challenge for an account with a second factor (an "
+        "account made here has none yet).",
     )
     @problems(CodeInvalid, SigningKeyMissing)
     @rate_limit("email_verify")
@@ -153,13 +172,13 @@ class EmailVerifyApi(PublicApi):
         serializer = EmailVerifyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         ratelimit_target(action="email_verify", target=serializer.validated_data["email"])
-        pair = email_verify(
+        result = email_verify(
             email=serializer.validated_data["email"],
             code=serializer.validated_data["code"],
             client=client_info(request),
         )
-        return token_pair_response(
-            pair, transport=serializer.validated_data.get("refresh_token_transport")
+        return signin_response(
+            result, transport=serializer.validated_data.get("refresh_token_transport")
         )
 
 
@@ -199,17 +218,59 @@ class PasswordResetApi(PublicApi):
         return Response({"detail": _("Your password was changed. Sign in with it.")})
 
 
+class MfaVerifyApi(PublicApi):
+    @extend_schema(
+        request=MfaVerifyInputSerializer,
+        responses={200: TokenPairOutputSerializer},
+        summary="Answer a sign-in challenge with a second factor",
+        description="Send the `mfa_token` of the sign-in with `factor_id` and the `code` "
+        "the app shows, or with a `recovery_code`; the answer is the token pair of an aal2 "
+        "session. A wrong code answers 400 `mfa_code_invalid` or `recovery_code_invalid` "
+        "with `attempts_left`, a factor not the account's 404 `mfa_factor_not_found`; after "
+        "5 tries, 401 `mfa_attempts_exhausted`. 401 `mfa_token_invalid`, `mfa_token_used` "
+        "or `mfa_token_expired` (5 minutes): sign in again. Tries count on the account's "
+        "failed sign-ins (429 `login_throttled`).",
+    )
+    @problems(*CHALLENGE_ANSWER_ERRORS, LoginThrottled, SigningKeyMissing)
+    @rate_limit("mfa_verify")
+    def post(self, request: Request) -> Response:
+        serializer = MfaVerifyInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        pair = signin_second_factor(
+            mfa_token=data["mfa_token"],
+            client=client_info(request),
+            factor_id=data.get("factor_id"),
+            code=data.get("code"),
+            recovery_code=data.get("recovery_code"),
+        )
+        return token_pair_response(pair, transport=data.get("refresh_token_transport"))
+
+
 class ReauthenticateApi(APIView):
+    mfa_enrolment_allowed = True  # see keyhouse.mfa.permissions
+
     @extend_schema(
         request=ReauthenticateInputSerializer,
         responses={204: OpenApiResponse(description="Re-authenticated")},
-        summary="Confirm the password (or a phone code) before a sensitive operation",
+        summary="Confirm the password, a phone code or an authenticator code",
         description="Changing the email, deleting the account and other sensitive "
         "operations answer 403 `reauthentication_required` unless the session proved a "
         "password or code within the last 10 minutes. A code is a phone sign-in code "
-        "(POST /api/v1/auth/phone/send-code to the account's verified phone).",
+        "(POST /api/v1/auth/phone/send-code to the account's verified phone). A "
+        "`totp_code` from an authenticator app also raises the session to aal2 (step-up), "
+        "which those operations need on an account with a second factor (403 "
+        "`aal2_required`); refresh to get an access token that says so.",
     )
-    @problems(WrongPassword, LoginThrottled, NoCodeChannel, *CODE_CHECK_ERRORS, ServiceUnavailable)
+    @problems(
+        WrongPassword,
+        LoginThrottled,
+        NoCodeChannel,
+        *CODE_CHECK_ERRORS,
+        ServiceUnavailable,
+        TotpCodeInvalid,
+        MfaNotEnabled,
+    )
     @rate_limit("reauthenticate")
     def post(self, request: Request) -> Response:
         serializer = ReauthenticateInputSerializer(data=request.data)
@@ -224,6 +285,8 @@ class ReauthenticateApi(APIView):
 
 
 class MeApi(APIView):
+    mfa_enrolment_allowed = True  # see keyhouse.mfa.permissions
+
     @extend_schema(responses=UserOutputSerializer, summary="The signed-in user")
     def get(self, request: Request) -> Response:
         return Response(user_output(request.user.user))
@@ -245,7 +308,7 @@ class MeApi(APIView):
         responses={204: OpenApiResponse(description="Deleted")},
         summary="Delete the account (needs a recent re-authentication)",
     )
-    @problems(ReauthenticationRequired)
+    @problems(*SENSITIVE_OPERATION_ERRORS)
     def delete(self, request: Request) -> Response:
         account_delete(
             user=request.user.user,
@@ -263,7 +326,7 @@ class PasswordChangeApi(APIView):
         description="Other sessions end; this one stays. `current_password` is required "
         "when the account has a password, otherwise a recent re-authentication.",
     )
-    @problems(WrongPassword, LoginThrottled, ReauthenticationRequired)
+    @problems(WrongPassword, LoginThrottled, *SENSITIVE_OPERATION_ERRORS)
     @rate_limit("password_change")
     def post(self, request: Request) -> Response:
         serializer = PasswordChangeInputSerializer(data=request.data)
@@ -284,7 +347,7 @@ class EmailChangeApi(APIView):
         summary="Start changing the email: a code goes to the new address",
         description="Needs a recent re-authentication (403 `reauthentication_required`).",
     )
-    @problems(ReauthenticationRequired, EmailUnchanged, *CODE_REQUEST_ERRORS)
+    @problems(*SENSITIVE_OPERATION_ERRORS, EmailUnchanged, *CODE_REQUEST_ERRORS)
     @rate_limit("email_change")
     def post(self, request: Request) -> Response:
         serializer = EmailInputSerializer(data=request.data)
@@ -340,11 +403,11 @@ class PhoneSendCodeApi(PublicApi):
 class PhoneVerifyApi(PublicApi):
     @extend_schema(
         request=PhoneVerifyInputSerializer,
-        responses={200: TokenPairOutputSerializer},
+        responses={200: SIGN_IN_RESULT},
         summary="Sign in with the phone number and its code",
         description="A new number creates an account with a verified phone (unless "
         "KEYHOUSE_PHONE_SIGNUP_ENABLED is off). A wrong, expired or used code answers 400 "
-        "`code_invalid`.",
+        "`code_invalid`." + MFA_NOTE,
     )
     @problems(InvalidPhone, PhoneNotAllowed, CodeInvalid, ServiceUnavailable, SigningKeyMissing)
     @rate_limit("phone_verify")
@@ -353,13 +416,13 @@ class PhoneVerifyApi(PublicApi):
         serializer.is_valid(raise_exception=True)
         phone = phone_normalize(serializer.validated_data["phone"])
         ratelimit_target(action="phone_verify", target=phone)
-        pair = phone_sign_in(
+        result = phone_sign_in(
             phone=phone,
             code=serializer.validated_data["code"],
             client=client_info(request),
         )
-        return token_pair_response(
-            pair, transport=serializer.validated_data.get("refresh_token_transport")
+        return signin_response(
+            result, transport=serializer.validated_data.get("refresh_token_transport")
         )
 
 
@@ -371,7 +434,7 @@ class PhoneChangeApi(APIView):
         description="Needs a recent re-authentication (403 `reauthentication_required`).",
     )
     @problems(
-        ReauthenticationRequired,
+        *SENSITIVE_OPERATION_ERRORS,
         InvalidPhone,
         PhoneNotAllowed,
         PhoneUnchanged,

@@ -24,20 +24,22 @@ class StrictCharField(serializers.CharField):
 
 
 class OneTimeCodeField(StrictCharField):
-    """A one-time code: exactly KEYHOUSE_CODE_LENGTH digits; spaces are ignored."""
+    """A one-time code: exactly ``length`` digits (KEYHOUSE_CODE_LENGTH by default);
+    spaces are ignored."""
 
     default_error_messages = {
         **StrictCharField.default_error_messages,
         "code_format": "Enter the {length}-digit code.",
     }
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, length: int | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 32)
         super().__init__(**kwargs)
+        self.length = length
 
     def to_internal_value(self, data: Any) -> str:
         code = "".join(super().to_internal_value(data).split())
-        length = settings.KEYHOUSE_CODE_LENGTH
+        length = self.length or settings.KEYHOUSE_CODE_LENGTH
         if len(code) != length or not code.isascii() or not code.isdigit():
             self.fail("code_format", length=length)
         return code

@@ -246,6 +246,7 @@ def rate_limit(action: str) -> Callable:
             ratelimit_enforce(action=action, values=values)
             return method(view, request, *args, **kwargs)
 
+        wrapper.rate_limit_action = action  # type: ignore[attr-defined] - read by core.schema
         return problems(RateLimited, ServiceUnavailable)(wrapper)
 
     return decorator

@@ -6,9 +6,14 @@ from where the errors are raised, not from a list per view:
 
 - a request body: 400 ``validation_error`` and ``parse_error``, 413 and 415;
 - authentication required: 401 with ``WWW-Authenticate``, with the codes the
-  authentication classes give (``failure_codes``) and their own ``problems``;
+  authentication classes give (``failure_codes``) and their own ``problems``, and
+  what the permission classes refuse the view with (``problems_for(view)``);
 - the errors the view method declares with ``@problems(...)``, which decorators such
   as ``rate_limit`` add to (429 with ``Retry-After``, 503).
+
+A rate-limited operation also states its rules in force (from KEYHOUSE_RATE_LIMITS, so
+the served document says what this server does) and the variable that sets them, in
+its description and in ``x-rate-limit``.
 """
 
 from __future__ import annotations
@@ -135,6 +140,20 @@ def problem_responses(kinds: list[ProblemKind], problem_ref: dict[str, str]) -> 
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's AutoSchema, with each operation's problems beside its success."""
 
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        handler = getattr(self.view, self.method.lower(), None)
+        action = getattr(handler, "rate_limit_action", None)
+        if operation is None or action is None:
+            return operation
+        rules = settings.KEYHOUSE_RATE_LIMITS.get(action, "") or "none"
+        variable = f"KEYHOUSE_RATE_LIMIT_{action.upper()}"
+        operation["x-rate-limit"] = {"rules": rules, "setting": variable}
+        note = f"Rate limit: {rules} (`{variable}`)."
+        description = operation.get("description", "")
+        operation["description"] = f"{description}\n\n{note}" if description else note
+        return operation
+
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         component = ResolvedComponent(
@@ -175,6 +194,9 @@ class AutoSchema(openapi.AutoSchema):
         for authenticator in authenticators:
             codes += getattr(authenticator, "failure_codes", ())
             errors += getattr(authenticator, "problems", ())
+        for permission in permissions:
+            if hasattr(permission, "problems_for"):
+                errors += permission.problems_for(self.view)
         refused = [
             ProblemKind(status=HTTPStatus.UNAUTHORIZED, code=code, headers=(WWW_AUTHENTICATE,))
             for code in codes
@@ -183,11 +205,14 @@ class AutoSchema(openapi.AutoSchema):
 
 
 class OneTimeCodeFieldExtension(OpenApiSerializerFieldExtension):
+    """A code's digits: the field's own length (an authenticator's 6), or the setting's."""
+
     target_class = "keyhouse.core.fields.OneTimeCodeField"
+    match_subclasses = True
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
-        length = settings.KEYHOUSE_CODE_LENGTH
+        length = self.target.length or settings.KEYHOUSE_CODE_LENGTH
         return {
             **schema,
             "pattern": f"^[0-9]{{{length}}}$",

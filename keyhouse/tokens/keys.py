@@ -23,22 +23,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.fernet import InvalidToken
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from keyhouse.core.crypto import decrypt, encrypt
 from keyhouse.tokens.models import SigningKey
 
 logger = logging.getLogger(__name__)
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 UNKNOWN_KID_RELOAD_INTERVAL = 5.0
+SIGNING_KEY_PURPOSE = "keyhouse.tokens.signing-key"
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
@@ -111,24 +112,13 @@ def public_jwk(key: PrivateKey) -> dict[str, Any]:
     return {**jwk, "kid": kid, "alg": algorithm, "use": "sig"}
 
 
-def _fernet() -> MultiFernet:
-    """Encrypt with SECRET_KEY; decrypt with it or any of SECRET_KEY_FALLBACKS."""
-    keys = []
-    for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
-        derived = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"keyhouse.tokens.signing-key"
-        ).derive(secret.encode())
-        keys.append(Fernet(base64.urlsafe_b64encode(derived)))
-    return MultiFernet(keys)
-
-
 def encrypt_private_key(key: PrivateKey) -> str:
-    return _fernet().encrypt(private_key_pem(key)).decode()
+    return encrypt(private_key_pem(key), purpose=SIGNING_KEY_PURPOSE)
 
 
 def decrypt_private_key(stored: str) -> PrivateKey:
     try:
-        return load_private_key_pem(_fernet().decrypt(stored.encode()))
+        return load_private_key_pem(decrypt(stored, purpose=SIGNING_KEY_PURPOSE))
     except InvalidToken as exc:
         raise SigningKeyError(
             "A signing key cannot be decrypted: SECRET_KEY changed without the old key in "

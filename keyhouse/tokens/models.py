@@ -40,11 +40,23 @@ class LoginSession(models.Model):
         EMAIL_CODE = "otp", _("Email code")
         SMS_CODE = "sms", _("SMS code")
 
+    class Level(models.TextChoices):
+        """Authenticator assurance level (NIST SP 800-63B): aal2 took a second factor."""
+
+        AAL1 = "aal1", _("One factor")
+        AAL2 = "aal2", _("Two factors")
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_sessions"
     )
     amr = models.JSONField(default=list, help_text=_("How the user authenticated (RFC 8176)"))
+    aal = models.CharField(
+        max_length=4,
+        choices=Level.choices,
+        default=Level.AAL1,
+        help_text=_("The assurance level this session reached"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_refreshed_at = models.DateTimeField()
     authenticated_at = models.DateTimeField(

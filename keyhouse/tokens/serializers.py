@@ -72,7 +72,7 @@ class SessionOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = LoginSession
-        fields = ("id", "created_at", "last_used_at", "ip", "user_agent", "amr", "current")
+        fields = ("id", "created_at", "last_used_at", "ip", "user_agent", "amr", "aal", "current")
         read_only_fields = fields
 
     def get_current(self, session: LoginSession) -> bool:

@@ -106,6 +106,8 @@ def access_token_issue(*, session: LoginSession, now: datetime | None = None) ->
         "jti": uuid.uuid4().hex,
         "client_id": settings.KEYHOUSE_DEFAULT_CLIENT_ID,
         "amr": session.amr,
+        "aal": session.aal,
+        "auth_time": int(session.authenticated_at.timestamp()),
         "email_verified": user.email_verified_at is not None,
         "phone_verified": user.phone_verified_at is not None,
     }
@@ -122,12 +124,22 @@ def _token_pair(session: LoginSession, refresh_token: str, now: datetime) -> Tok
 
 
 @transaction.atomic
-def session_start(*, user: Any, amr: list[str], client: ClientInfo) -> TokenPair:
-    """Open a session for a user who just proved who they are, and issue its tokens."""
+def session_start(
+    *,
+    user: Any,
+    amr: list[str],
+    client: ClientInfo,
+    aal: LoginSession.Level = LoginSession.Level.AAL1,
+) -> TokenPair:
+    """Open a session for a user who just proved who they are, and issue its tokens.
+
+    ``aal`` is aal2 only when a second factor was proven (see keyhouse.mfa).
+    """
     now = timezone.now()
     session = LoginSession.objects.create(
         user=user,
         amr=amr,
+        aal=aal,
         last_refreshed_at=now,
         authenticated_at=now,
         ip=client.ip,
@@ -140,17 +152,30 @@ def session_start(*, user: Any, amr: list[str], client: ClientInfo) -> TokenPair
     return _token_pair(session, secret, now)
 
 
-def session_authenticated(*, session_id: uuid.UUID) -> None:
-    """Record that the user just proved a password or code again in this session."""
-    LoginSession.objects.filter(pk=session_id).update(authenticated_at=timezone.now())
+def session_authenticated(*, session_id: uuid.UUID, second_factor: list[str] | None = None) -> None:
+    """Record that the user just proved a password or code again in this session.
+
+    A ``second_factor`` proof (its RFC 8176 ``amr`` values) raises the session to aal2
+    and adds the values to its ``amr``; the next access token says so.
+    """
+    now = timezone.now()
+    if second_factor is None:
+        LoginSession.objects.filter(pk=session_id).update(authenticated_at=now)
+        return
+    with transaction.atomic():
+        session = LoginSession.objects.select_for_update().get(pk=session_id)
+        session.amr = amr_merge(session.amr, second_factor)
+        session.aal = LoginSession.Level.AAL2
+        session.authenticated_at = now
+        session.save(update_fields=["amr", "aal", "authenticated_at"])
 
 
-def session_recently_authenticated(*, session_id: uuid.UUID, within: int) -> bool:
-    """Say whether the session's last password or code check is at most ``within`` s old."""
-    since = timezone.now() - timedelta(seconds=within)
-    return LoginSession.objects.filter(
-        pk=session_id, revoked_at__isnull=True, authenticated_at__gte=since
-    ).exists()
+def amr_merge(first: list[str], second: list[str]) -> list[str]:
+    """Join two lists of RFC 8176 values in order, each once, with "mfa" when both count."""
+    merged = list(dict.fromkeys([*first, *second]))
+    if first and second and "mfa" not in merged:
+        merged.append("mfa")
+    return merged
 
 
 def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
@@ -289,9 +314,15 @@ def session_revoke_all(
     client: ClientInfo | None = None,
     keep_session_id: uuid.UUID | None = None,
     by: uuid.UUID | None = None,
+    aal: LoginSession.Level | None = None,
 ) -> int:
-    """End every live session of a user, except ``keep_session_id``; return how many."""
+    """End every live session of a user, except ``keep_session_id``; return how many.
+
+    With ``aal``, only the sessions at that assurance level end.
+    """
     sessions = LoginSession.objects.filter(user_id=user_id)
+    if aal is not None:
+        sessions = sessions.filter(aal=aal)
     if keep_session_id is not None:
         sessions = sessions.exclude(pk=keep_session_id)
     return _revoke(sessions, user_id=user_id, reason=reason, client=client, by=by)

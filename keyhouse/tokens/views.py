@@ -194,6 +194,8 @@ class TokenRevokeApi(APIView):
 
 
 class LogoutApi(APIView):
+    mfa_enrolment_allowed = True  # see keyhouse.mfa.permissions
+
     @extend_schema(
         request=LogoutInputSerializer,
         responses={204: OpenApiResponse(description="Signed out")},

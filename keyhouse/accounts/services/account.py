@@ -8,10 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from keyhouse.accounts.services.reauthentication import (
-    password_confirm,
-    reauthentication_require,
-)
+from keyhouse.accounts.services.reauthentication import password_confirm
 from keyhouse.accounts.services.signin import password_failures_clear
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
@@ -22,6 +19,7 @@ from keyhouse.core.exceptions import VALIDATION_ERROR, KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.delivery.models import Delivery
 from keyhouse.delivery.services import email_enqueue
+from keyhouse.mfa.services.assurance import reauthentication_require
 from keyhouse.tokens.services import session_authenticated, session_revoke_all
 from keyhouse.users.emails import email_canonical
 from keyhouse.users.models import User
@@ -49,13 +47,15 @@ def password_change(
     """Change the password; every other session ends, this one stays.
 
     The current password is the proof of identity; an account without one (made by
-    phone) needs a recent re-authentication instead.
+    phone) needs a recent re-authentication instead. An account with a second factor
+    needs an aal2 session either way.
     """
     if user.has_usable_password():
         if current_password is None:
             raise CurrentPasswordRequired(
                 fields={"current_password": [_("This field is required.")]}
             )
+        reauthentication_require(session_id=session_id, proven_now=True)
         password_confirm(
             user=user, password=current_password, client=client, field="current_password"
         )

@@ -13,7 +13,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from keyhouse.accounts.services.reauthentication import reauthentication_require
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
@@ -22,8 +21,10 @@ from keyhouse.codes.services import CodeInvalid, code_check, code_limits_hit, co
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
+from keyhouse.mfa.services.assurance import reauthentication_require
+from keyhouse.mfa.services.challenges import MfaChallengeIssued, signin_complete
 from keyhouse.tokens.models import LoginSession
-from keyhouse.tokens.services import TokenPair, session_start
+from keyhouse.tokens.services import TokenPair
 from keyhouse.users.models import User
 from keyhouse.users.phones import phone_normalize
 
@@ -62,8 +63,11 @@ def phone_sign_in_code_send(*, phone: str, client: ClientInfo) -> None:
         code_limits_hit(purpose=Purpose.PHONE_SIGN_IN, target=phone, ip=client.ip)
 
 
-def phone_sign_in(*, phone: str, code: str, client: ClientInfo) -> TokenPair:
-    """Sign in with a number and its code, creating the account for a new number."""
+def phone_sign_in(*, phone: str, code: str, client: ClientInfo) -> TokenPair | MfaChallengeIssued:
+    """Sign in with a number and its code, creating the account for a new number.
+
+    An account with a second factor gets a challenge instead of tokens.
+    """
     phone = phone_normalize(phone)
     code_check(
         purpose=Purpose.PHONE_SIGN_IN, target=phone, code=code, client=client, anonymous=True
@@ -76,9 +80,10 @@ def phone_sign_in(*, phone: str, code: str, client: ClientInfo) -> TokenPair:
             user.phone_verified_at = timezone.now()
             user.save(update_fields=["phone_verified_at"])
             audit_record(type=AuditEvent.Type.PHONE_VERIFIED, user_id=user.pk, client=client)
-        pair = session_start(user=user, amr=[LoginSession.Method.SMS_CODE], client=client)
-    SIGN_INS.labels(method="sms_code", outcome="success").inc()
-    return pair
+        result = signin_complete(user=user, amr=[LoginSession.Method.SMS_CODE], client=client)
+    outcome = "mfa_required" if isinstance(result, MfaChallengeIssued) else "success"
+    SIGN_INS.labels(method="sms_code", outcome=outcome).inc()
+    return result
 
 
 def _phone_user_create(phone: str, *, client: ClientInfo) -> User:

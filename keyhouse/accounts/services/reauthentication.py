@@ -1,28 +1,30 @@
-"""Recent authentication for sensitive operations (NIST SP 800-63B section 4.4)."""
+"""Re-authentication: prove a password or code again before a sensitive operation.
+
+What an operation needs is decided by ``keyhouse.mfa.services.assurance``; a TOTP
+code proven here also raises the session to aal2 (step-up).
+"""
 
 from __future__ import annotations
 
 import uuid
 from http import HTTPStatus
 
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from keyhouse.accounts.services.signin import password_attempt_count, password_failures_clear
+from keyhouse.accounts.services.signin import (
+    password_attempt_count,
+    password_failures_clear,
+    throttle_account,
+)
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
 from keyhouse.codes.services import code_check
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
-from keyhouse.tokens.services import session_authenticated, session_recently_authenticated
+from keyhouse.mfa.services.factors import TOTP_AMR, totp_any_accept
+from keyhouse.tokens.services import session_authenticated
 from keyhouse.users.models import User
-
-
-class ReauthenticationRequired(KeyhouseError):
-    code = "reauthentication_required"
-    status = HTTPStatus.FORBIDDEN
-    message = _("Confirm your password or a code first (POST /api/v1/auth/reauthenticate).")
 
 
 class WrongPassword(KeyhouseError):
@@ -37,21 +39,13 @@ class NoCodeChannel(KeyhouseError):
     message = _("This account has no verified phone to receive a code; use the password.")
 
 
-def reauthentication_require(*, session_id: uuid.UUID) -> None:
-    """Refuse a sensitive operation unless the session authenticated recently."""
-    if not session_recently_authenticated(
-        session_id=session_id, within=settings.KEYHOUSE_REAUTHENTICATION_WINDOW
-    ):
-        raise ReauthenticationRequired
-
-
 def password_confirm(*, user: User, password: str, client: ClientInfo, field: str) -> None:
     """Check the user's password, recording a failure; raise WrongPassword if it is wrong.
 
     Counted against the same thresholds as sign-in, and called outside any
     transaction that its error would roll back, so that the failure stays recorded.
     """
-    account = user.email or str(user.pk)
+    account = throttle_account(user)
     password_attempt_count(account=account, ip=client.ip)
     if user.check_password(password):
         password_failures_clear(account=account)
@@ -72,11 +66,21 @@ def reauthenticate(
     client: ClientInfo,
     password: str | None = None,
     code: str | None = None,
+    totp_code: str | None = None,
 ) -> None:
-    """Prove the password, or a phone sign-in code, again in this session."""
+    """Prove the password, a phone sign-in code, or an authenticator code again.
+
+    An authenticator code raises the session to aal2; like a password, each try counts
+    on the account's failed sign-in counters.
+    """
+    second_factor = None
     if password is not None:
         password_confirm(user=user, password=password, client=client, field="password")
         method = "password"
+    elif totp_code is not None:
+        password_attempt_count(account=throttle_account(user), ip=client.ip)
+        totp_any_accept(user=user, code=totp_code, client=client, during="reauthenticate")
+        second_factor, method = TOTP_AMR, "totp"
     else:
         if user.phone is None or user.phone_verified_at is None:
             raise NoCodeChannel
@@ -89,7 +93,7 @@ def reauthenticate(
             anonymous=False,
         )
         method = "sms"
-    session_authenticated(session_id=session_id)
+    session_authenticated(session_id=session_id, second_factor=second_factor)
     audit_record(
         type=AuditEvent.Type.REAUTHENTICATED,
         user_id=user.pk,

@@ -20,8 +20,14 @@ from keyhouse.core.ratelimit import (
     ratelimit_generation_renew,
     ratelimit_hit,
 )
+from keyhouse.mfa.services.challenges import (
+    MfaChallengeIssued,
+    mfa_challenge_answer,
+    mfa_challenge_user,
+    signin_complete,
+)
 from keyhouse.tokens.models import LoginSession
-from keyhouse.tokens.services import TokenPair, session_start
+from keyhouse.tokens.services import TokenPair, amr_merge, session_start
 from keyhouse.users.emails import email_canonical
 from keyhouse.users.models import User
 from keyhouse.users.selectors import user_get_by_email
@@ -41,6 +47,12 @@ class LoginThrottled(RateLimited):
 
 
 _FAILURES = "login_failures"
+
+
+def throttle_account(user: User) -> str:
+    """What a user's failure counters are keyed on: the email, or the id of an account
+    without one."""
+    return user.email or str(user.pk)
 
 
 def _failure_rates() -> tuple[Rate, Rate]:
@@ -101,7 +113,12 @@ def password_failures_clear(*, account: str) -> None:
 
 
 def password_authenticate(
-    *, email: str, password: str, client: ClientInfo, request: HttpRequest | None = None
+    *,
+    email: str,
+    password: str,
+    client: ClientInfo,
+    request: HttpRequest | None = None,
+    clear_failures: bool = True,
 ) -> User:
     """Check an email and password under the failure throttle; return the active user.
 
@@ -109,7 +126,8 @@ def password_authenticate(
     after the same work: Django's ModelBackend hashes the password even when no user
     matches, so response times do not tell them apart. The failure counters (see
     ``password_attempt_count``) exist for any address, registered or not, and so tell
-    nothing either. Every failure is recorded; a correct password clears the counters.
+    nothing either. Every failure is recorded; a correct password clears the counters,
+    unless ``clear_failures`` is off (a second factor is still to come).
     """
     try:
         password_attempt_count(account=email, ip=client.ip)
@@ -132,25 +150,84 @@ def password_authenticate(
         )
         SIGN_INS.labels(method="password", outcome="failure").inc()
         raise InvalidCredentials
-    password_failures_clear(account=email)
+    if clear_failures:
+        password_failures_clear(account=email)
     return user
 
 
 def signin_with_password(
     *, email: str, password: str, client: ClientInfo, request: HttpRequest | None = None
-) -> TokenPair:
-    """Sign in with email and password and start a session.
+) -> TokenPair | MfaChallengeIssued:
+    """Sign in with email and password: start a session, or challenge for a second factor.
 
-    See ``password_authenticate`` for how failures look and are throttled.
+    See ``password_authenticate`` for how failures look and are throttled. Failed
+    sign-ins are forgotten only once the sign-in is complete: wrong second-factor codes
+    count on the same counters, and a right password does not reset them.
     """
-    user = password_authenticate(email=email, password=password, client=client, request=request)
-    pair = session_start(user=user, amr=[LoginSession.Method.PASSWORD], client=client)
+    user = password_authenticate(
+        email=email, password=password, client=client, request=request, clear_failures=False
+    )
+    result = signin_complete(user=user, amr=[LoginSession.Method.PASSWORD], client=client)
+    if isinstance(result, MfaChallengeIssued):
+        SIGN_INS.labels(method="password", outcome="mfa_required").inc()
+        return result
+    password_failures_clear(account=email)
     SIGN_INS.labels(method="password", outcome="success").inc()
     audit_record(
         type=AuditEvent.Type.LOGIN_SUCCEEDED,
         user_id=user.pk,
         client=client,
-        detail={"method": "password", "session": str(pair.session.pk)},
+        detail={"method": "password", "session": str(result.session.pk)},
+    )
+    return result
+
+
+def signin_second_factor(
+    *,
+    mfa_token: str,
+    client: ClientInfo,
+    factor_id: object = None,
+    code: str | None = None,
+    recovery_code: str | None = None,
+) -> TokenPair:
+    """Answer a sign-in challenge and start an aal2 session.
+
+    Each answer counts on the account's failed sign-in counters, as a password does,
+    so a stolen password does not buy unlimited guesses at the code.
+    """
+    user = mfa_challenge_user(token=mfa_token)
+    if user is not None:
+        try:
+            password_attempt_count(account=throttle_account(user), ip=client.ip)
+        except LoginThrottled:
+            audit_record(
+                type=AuditEvent.Type.LOGIN_FAILED,
+                user_id=user.pk,
+                client=client,
+                detail={"reason": "throttled", "step": "mfa"},
+            )
+            SIGN_INS.labels(method="mfa", outcome="throttled").inc()
+            raise
+    challenge, second = mfa_challenge_answer(
+        token=mfa_token,
+        client=client,
+        factor_id=factor_id,
+        code=code,
+        recovery_code=recovery_code,
+    )
+    password_failures_clear(account=throttle_account(challenge.user))
+    pair = session_start(
+        user=challenge.user,
+        amr=amr_merge(challenge.amr, second),
+        client=client,
+        aal=LoginSession.Level.AAL2,
+    )
+    SIGN_INS.labels(method="mfa", outcome="success").inc()
+    audit_record(
+        type=AuditEvent.Type.LOGIN_SUCCEEDED,
+        user_id=challenge.user_id,
+        client=client,
+        detail={"method": "+".join(pair.session.amr), "session": str(pair.session.pk)},
     )
     return pair
 

@@ -27,8 +27,9 @@ from keyhouse.codes.services import CodeInvalid, code_check, code_limits_hit, co
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
 from keyhouse.delivery.services import email_enqueue
+from keyhouse.mfa.services.challenges import MfaChallengeIssued, signin_complete
 from keyhouse.tokens.models import LoginSession
-from keyhouse.tokens.services import TokenPair, session_start
+from keyhouse.tokens.services import TokenPair
 from keyhouse.users.emails import email_canonical
 from keyhouse.users.models import User
 from keyhouse.users.selectors import user_get_by_email
@@ -94,12 +95,13 @@ def _account_create(*, pending: PendingSignup, client: ClientInfo) -> User | Non
     return user
 
 
-def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
+def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair | MfaChallengeIssued:
     """Create the account of a pending sign-up with its code, and sign its owner in.
 
     Only the code last sent for the pending sign-up creates the account. A code whose
     address got an account meanwhile answers like a wrong one, and its pending
-    sign-up goes.
+    sign-up goes. The sign-in ends as every sign-in does, in ``signin_complete``: an
+    account made here has no second factor yet, so it gets tokens.
     """
     record = code_check(
         purpose=Purpose.VERIFY_EMAIL, target=email, code=code, client=client, anonymous=True
@@ -112,8 +114,9 @@ def email_verify(*, email: str, code: str, client: ClientInfo) -> TokenPair:
             user = _account_create(pending=pending, client=client)
             pending.delete()
         if user is not None:
-            pair = session_start(user=user, amr=[LoginSession.Method.EMAIL_CODE], client=client)
+            result = signin_complete(user=user, amr=[LoginSession.Method.EMAIL_CODE], client=client)
     if user is None:
         raise CodeInvalid
-    SIGN_INS.labels(method="email_code", outcome="success").inc()
-    return pair
+    outcome = "mfa_required" if isinstance(result, MfaChallengeIssued) else "success"
+    SIGN_INS.labels(method="email_code", outcome=outcome).inc()
+    return result

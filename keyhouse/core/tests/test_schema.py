@@ -111,7 +111,10 @@ def test_domain_errors_are_declared_next_to_their_views(document):
         "code_cooldown",
         "rate_limited",
     ]
-    assert codes(document, "delete", "/api/v1/me", 403) == ["reauthentication_required"]
+    assert codes(document, "delete", "/api/v1/me", 403) == [
+        "aal2_required",
+        "reauthentication_required",
+    ]
     assert codes(document, "delete", "/api/v1/me/sessions/{session_id}", 404) == ["not_found"]
     assert codes(document, "get", "/api/v1/me/events", 400) == ["validation_error"]
 
@@ -182,9 +185,13 @@ def test_a_phone_is_declared_in_e164(document):
     assert phone["pattern"] == r"^\+[1-9][0-9]{1,14}$"
 
 
-def test_reauthentication_takes_a_password_or_a_code_not_both(document):
+def test_reauthentication_takes_one_of_a_password_a_code_or_an_authenticator_code(document):
     schema = request_schema(document, "post", "/api/v1/auth/reauthenticate")
-    assert schema["oneOf"] == [{"required": ["password"]}, {"required": ["code"]}]
+    assert schema["oneOf"] == [
+        {"required": ["password"]},
+        {"required": ["code"]},
+        {"required": ["totp_code"]},
+    ]
     assert "required" not in schema
     body = operation(document, "post", "/api/v1/auth/reauthenticate")["requestBody"]
     assert body["required"] is True  # found by the fuzz: no body is refused too

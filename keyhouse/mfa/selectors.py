@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.db.models import Q, QuerySet
+
+from keyhouse.mfa.models import RecoveryCode, TotpFactor
+
+PENDING_FACTOR_TTL = 10 * 60  # seconds an enrolled factor waits for its first code
+
+
+def pending_expired_before(now: datetime) -> datetime:
+    """Factors still pending that were enrolled before this time have expired."""
+    return now - timedelta(seconds=PENDING_FACTOR_TTL)
+
+
+def factor_list(*, user_id: uuid.UUID, now: datetime) -> QuerySet[TotpFactor]:
+    """The user's confirmed factors and those pending that have not expired, oldest first."""
+    return TotpFactor.objects.filter(user_id=user_id).filter(
+        Q(confirmed_at__isnull=False) | Q(created_at__gte=pending_expired_before(now))
+    )
+
+
+def factors_confirmed(*, user_id: uuid.UUID) -> QuerySet[TotpFactor]:
+    return TotpFactor.objects.filter(user_id=user_id, confirmed_at__isnull=False)
+
+
+def factor_confirmed_exists(*, user_id: uuid.UUID) -> bool:
+    """Whether the account has a second factor, and so needs one to sign in."""
+    return factors_confirmed(user_id=user_id).exists()
+
+
+def factor_get_for_user(*, user_id: uuid.UUID, factor_id: object) -> TotpFactor | None:
+    """The user's factor with this id; None for another user's, or for a malformed id."""
+    try:
+        factor_uuid = uuid.UUID(str(factor_id))
+    except ValueError:
+        return None
+    return TotpFactor.objects.filter(user_id=user_id, pk=factor_uuid).first()
+
+
+def recovery_codes_remaining(*, user_id: uuid.UUID) -> int:
+    return RecoveryCode.objects.filter(user_id=user_id, used_at__isnull=True).count()

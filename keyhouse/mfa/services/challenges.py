@@ -1,0 +1,191 @@
+"""The sign-in challenge: what a first factor gets on an account with a second one.
+
+Instead of tokens, the sign-in answers with an opaque token for a challenge that
+lives 5 minutes, allows 5 tries and is spent by the first right answer. Only its
+keyed hash is stored. Each try is counted, and committed, before the answer is
+looked at, so concurrent wrong answers cannot pass the limit either.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from http import HTTPStatus
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from keyhouse.audit.models import AuditEvent
+from keyhouse.audit.services import audit_record
+from keyhouse.core.crypto import keyed_hash, random_secret
+from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.http import ClientInfo
+from keyhouse.mfa.models import MfaChallenge, TotpFactor
+from keyhouse.mfa.selectors import factor_get_for_user, factors_confirmed, pending_expired_before
+from keyhouse.mfa.services.factors import (
+    TOTP_AMR,
+    FactorNotFound,
+    TotpCodeInvalid,
+    second_factor_failed,
+    totp_code_accept,
+)
+from keyhouse.mfa.services.recovery import RECOVERY_AMR, RecoveryCodeInvalid, recovery_code_use
+from keyhouse.tokens.services import TokenPair, session_start
+from keyhouse.users.models import User
+
+CHALLENGE_TTL = 5 * 60
+MAX_ATTEMPTS = 5
+TOKEN_HASH_SALT = "keyhouse.mfa.challenge"  # noqa: S105 - a salt's name, not a secret
+
+
+class MfaTokenInvalid(KeyhouseError):
+    code = "mfa_token_invalid"
+    status = HTTPStatus.UNAUTHORIZED
+    message = _("The sign-in challenge is not valid. Sign in again.")
+
+
+class MfaTokenUsed(MfaTokenInvalid):
+    code = "mfa_token_used"
+    message = _("The sign-in challenge was already answered. Sign in again.")
+
+
+class MfaTokenExpired(MfaTokenInvalid):
+    code = "mfa_token_expired"
+    message = _("The sign-in challenge expired after 5 minutes. Sign in again.")
+
+
+class MfaAttemptsExhausted(MfaTokenInvalid):
+    code = "mfa_attempts_exhausted"
+    message = _("Too many wrong codes for this sign-in. Sign in again.")
+
+
+# What ``mfa_challenge_answer`` refuses with, for the OpenAPI declaration of its view.
+CHALLENGE_ANSWER_ERRORS = (
+    MfaTokenInvalid,
+    MfaTokenUsed,
+    MfaTokenExpired,
+    MfaAttemptsExhausted,
+    FactorNotFound,
+    TotpCodeInvalid,
+    RecoveryCodeInvalid,
+)
+
+
+@dataclass(frozen=True)
+class MfaChallengeIssued:
+    """A sign-in that needs a second factor: the token to answer with, and the factors."""
+
+    token: str
+    expires_in: int
+    factors: list[TotpFactor]
+
+
+def _token_hash(token: str) -> str:
+    return keyed_hash(token, salt=TOKEN_HASH_SALT)
+
+
+def signin_complete(
+    *, user: User, amr: list[str], client: ClientInfo
+) -> TokenPair | MfaChallengeIssued:
+    """Finish a sign-in after its first factor: tokens, or a challenge if the account has
+    a second factor. Every sign-in journey ends here."""
+    factors = list(factors_confirmed(user_id=user.pk))
+    if not factors:
+        return session_start(user=user, amr=amr, client=client)
+    token = random_secret()
+    challenge = MfaChallenge.objects.create(
+        user=user,
+        token_hash=_token_hash(token),
+        amr=amr,
+        expires_at=timezone.now() + timedelta(seconds=CHALLENGE_TTL),
+    )
+    audit_record(
+        type=AuditEvent.Type.MFA_CHALLENGE_ISSUED,
+        user_id=user.pk,
+        client=client,
+        detail={"amr": amr, "challenge": challenge.pk},
+    )
+    return MfaChallengeIssued(token=token, expires_in=CHALLENGE_TTL, factors=factors)
+
+
+def mfa_challenge_user(*, token: str) -> User | None:
+    """The user a challenge token names, if any (to count its tries against the account)."""
+    challenge = (
+        MfaChallenge.objects.select_related("user").filter(token_hash=_token_hash(token)).first()
+    )
+    return challenge.user if challenge else None
+
+
+def _attempt_count(token: str, now: datetime) -> MfaChallenge:
+    """Count a try on a live challenge, committed at once; raise why it cannot be tried."""
+    live = Q(used_at__isnull=True, expires_at__gt=now, attempts__lt=MAX_ATTEMPTS)
+    challenges = MfaChallenge.objects.filter(token_hash=_token_hash(token))
+    if challenges.filter(live).update(attempts=F("attempts") + 1) == 1:
+        return challenges.select_related("user").get()
+    challenge = challenges.first()
+    if challenge is None:
+        raise MfaTokenInvalid
+    if challenge.used_at is not None:
+        raise MfaTokenUsed
+    if challenge.expires_at <= now:
+        raise MfaTokenExpired
+    raise MfaAttemptsExhausted
+
+
+def mfa_challenge_answer(
+    *,
+    token: str,
+    client: ClientInfo,
+    factor_id: uuid.UUID | None = None,
+    code: str | None = None,
+    recovery_code: str | None = None,
+) -> tuple[MfaChallenge, list[str]]:
+    """Answer a challenge with a TOTP code or a recovery code; spend it on success.
+
+    Returns the challenge and the ``amr`` values of the second factor. A wrong answer
+    leaves the challenge for its remaining tries (``attempts_left`` in the error).
+    """
+    now = timezone.now()
+    challenge = _attempt_count(token, now)
+    user = challenge.user
+    if not user.is_active:  # deactivated since the first factor
+        raise MfaTokenInvalid
+    try:
+        with transaction.atomic():
+            if not MfaChallenge.objects.filter(pk=challenge.pk, used_at__isnull=True).update(
+                used_at=now
+            ):
+                raise MfaTokenUsed
+            if recovery_code is not None:
+                recovery_code_use(user_id=user.pk, code=recovery_code, client=client)
+                second, method = RECOVERY_AMR, "recovery_code"
+            else:
+                factor = factor_get_for_user(user_id=user.pk, factor_id=factor_id)
+                if factor is None or factor.confirmed_at is None:
+                    raise FactorNotFound
+                if not totp_code_accept(factor=factor, code=code or "", at=now):
+                    raise TotpCodeInvalid
+                second, method = TOTP_AMR, "totp"
+            audit_record(
+                type=AuditEvent.Type.MFA_CHALLENGE_SUCCEEDED,
+                user_id=user.pk,
+                client=client,
+                detail={"method": method, "challenge": challenge.pk},
+            )
+    except (FactorNotFound, TotpCodeInvalid, RecoveryCodeInvalid) as exc:
+        second_factor_failed(user_id=user.pk, client=client, during="sign_in", reason=exc.code)
+        exc.extra["attempts_left"] = MAX_ATTEMPTS - challenge.attempts
+        raise
+    return challenge, second
+
+
+def mfa_purge_expired(*, now: datetime) -> int:
+    """Delete challenges past their end and factors never confirmed; return how many."""
+    challenges, _by_model = MfaChallenge.objects.filter(expires_at__lt=now).delete()
+    pending, _by_model = TotpFactor.objects.filter(
+        confirmed_at__isnull=True, created_at__lt=pending_expired_before(now)
+    ).delete()
+    return challenges + pending
