@@ -190,6 +190,23 @@ def code_in_sms(sms: Any) -> str:
     return re.search(r"\b(\d{6})\b", sms.body).group(1)
 
 
+def holds_in_clear(value: Any, secret: str) -> bool:
+    """Say whether ``secret`` appears in ``value`` as a word of its own.
+
+    A code or token written in clear stands apart from its neighbours ("Your code is
+    042917.", ``"code": "042917"``). The same digits met inside a hex digest, a UUID,
+    a URL-safe token or after a decimal point (the fraction of a second of a time) are
+    chance, not a leak: a test that counted them would fail now and then. Dicts, lists
+    and tuples are searched item by item, any other value as its text.
+    """
+    if isinstance(value, dict):
+        return any(holds_in_clear(item, secret) for item in (*value.keys(), *value.values()))
+    if isinstance(value, list | tuple):
+        return any(holds_in_clear(item, secret) for item in value)
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    return re.search(rf"(?<![\w.-]){re.escape(secret)}(?![\w-])", text) is not None
+
+
 def call_api(
     base: str,
     method: str,
