@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import client_info
 from keyhouse.core.ratelimit import rate_limit
-from keyhouse.tokens.keys import ALGORITHMS, keyring
+from keyhouse.tokens.keys import ALGORITHMS, keyring_current
 from keyhouse.tokens.selectors import session_get_for_user, session_list_live
 from keyhouse.tokens.serializers import (
     JwksOutputSerializer,
@@ -161,7 +161,9 @@ class JwksApi(APIView):
 
     @extend_schema(responses=JwksOutputSerializer, summary="Public keys that sign access tokens")
     def get(self, request: Request) -> Response:
-        return Response({"keys": keyring().jwks}, headers={"Cache-Control": "public, max-age=300"})
+        return Response(
+            {"keys": keyring_current().jwks}, headers={"Cache-Control": "public, max-age=300"}
+        )
 
 
 class OpenIdConfigurationApi(APIView):
