@@ -83,6 +83,7 @@ def service_env(**overrides: str) -> dict[str, str]:
         "SECRET_KEY": SERVICE_SECRET_KEY,
         "SECRET_KEY_FALLBACKS": settings.SECRET_KEY,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "KEYHOUSE_JWT_ISSUER": settings.KEYHOUSE_JWT_ISSUER,
         "SECURE_SSL_REDIRECT": "false",
         "WEB_CONCURRENCY": "1",
         **overrides,
