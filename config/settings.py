@@ -298,7 +298,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Sign users up, verify them with one-time codes, sign them in and issue JWT access "
         "tokens. Every error is a Problem Details object (RFC 9457) with a stable `code`; "
-        "each operation lists the codes of each status. Text fields refuse NUL characters."
+        "each operation lists the codes of each status. OAuth form requests get OAuth errors "
+        "(RFC 6749 section 5.2) instead. Text fields refuse NUL characters."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
