@@ -1,7 +1,7 @@
 """Signing keys: generation, import, encryption at rest, and the in-process keyring.
 
 A rotated-in key is published at once but signs only after
-KEYHOUSE_SIGNING_KEY_ACTIVATION_DELAY, so that every Keyhouse process and every
+KEYHOUSE_SIGNING_KEY_DELAY, so that every Keyhouse process and every
 verifier caching the JWKS knows it before the first token it signs arrives.
 
 Verifying a bearer token must not touch the database, so each process keeps the
