@@ -44,6 +44,7 @@ var/secret_key:
 	@echo "Created a development secret key in $@"
 
 run: export DEBUG := 1
+run: export KEYHOUSE_JWT_ISSUER ?= http://$(HOST):$(PORT)
 run: deps var/secret_key
 	$(MANAGE) migrate --no-input
 	$(MANAGE) rotate_signing_key --if-missing

@@ -440,6 +440,7 @@ class App:
             "DEBUG": "0",
             "SECRET_KEY": self.secret_key,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "KEYHOUSE_JWT_ISSUER": f"http://127.0.0.1:{self.port}",
             "SECURE_SSL_REDIRECT": "false",
             "DATABASE_URL": self.database_url,
             # Nothing listens there: no measured request sends mail (see the bench settings).

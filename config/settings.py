@@ -35,6 +35,19 @@ def _secret_key() -> str:
     )
 
 
+def _jwt_issuer() -> str:
+    issuer = env.str("KEYHOUSE_JWT_ISSUER", default="")
+    if issuer:
+        return issuer
+    if DEBUG:
+        # 'make run' sets it from HOST and PORT; this is runserver's own default address.
+        return "http://127.0.0.1:8000"
+    raise ImproperlyConfigured(
+        "KEYHOUSE_JWT_ISSUER is not set. Set it to the URL clients reach Keyhouse at "
+        "(e.g. https://auth.example.com): access tokens name it as their issuer."
+    )
+
+
 def _allowed_hosts() -> list[str]:
     hosts = env.list("ALLOWED_HOSTS", default=[])
     if hosts:
@@ -289,7 +302,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Sign users up, verify them with one-time codes, sign them in and issue JWT access "
         "tokens. Every error is a Problem Details object (RFC 9457) with a stable `code`; "
-        "each operation lists the codes of each status. Text fields refuse NUL characters."
+        "each operation lists the codes of each status. OAuth form requests get OAuth errors "
+        "(RFC 6749 section 5.2) instead. Text fields refuse NUL characters."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -351,7 +365,7 @@ KEYHOUSE_TRUSTED_PROXY_COUNT = env.int("KEYHOUSE_TRUSTED_PROXY_COUNT", default=1
 
 # Tokens and sessions.
 KEYHOUSE_JWT_ALGORITHM = env.str("KEYHOUSE_JWT_ALGORITHM", default="RS256")
-KEYHOUSE_JWT_ISSUER = env.str("KEYHOUSE_JWT_ISSUER", default="http://127.0.0.1:8000")
+KEYHOUSE_JWT_ISSUER = _jwt_issuer()
 KEYHOUSE_JWT_AUDIENCE = env.str("KEYHOUSE_JWT_AUDIENCE", default="keyhouse")
 # The client_id (RFC 9068) of Keyhouse's own apps, public clients without a secret.
 KEYHOUSE_DEFAULT_CLIENT_ID = env.str("KEYHOUSE_DEFAULT_CLIENT_ID", default="keyhouse")

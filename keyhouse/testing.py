@@ -92,6 +92,7 @@ def service_env(**overrides: str) -> dict[str, str]:
         "SECRET_KEY": SERVICE_SECRET_KEY,
         "SECRET_KEY_FALLBACKS": settings.SECRET_KEY,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "KEYHOUSE_JWT_ISSUER": settings.KEYHOUSE_JWT_ISSUER,
         "SECURE_SSL_REDIRECT": "false",
         "WEB_CONCURRENCY": "1",
         **overrides,
@@ -208,6 +209,23 @@ def code_in_mail(message: Any) -> str:
 def code_in_sms(sms: Any) -> str:
     """The 6-digit code in a text message sent through the fake Twilio."""
     return re.search(r"\b(\d{6})\b", sms.body).group(1)
+
+
+def holds_in_clear(value: Any, secret: str) -> bool:
+    """Say whether ``secret`` appears in ``value`` as a word of its own.
+
+    A code or token written in clear stands apart from its neighbours ("Your code is
+    042917.", ``"code": "042917"``). The same digits met inside a hex digest, a UUID,
+    a URL-safe token or after a decimal point (the fraction of a second of a time) are
+    chance, not a leak: a test that counted them would fail now and then. Dicts, lists
+    and tuples are searched item by item, any other value as its text.
+    """
+    if isinstance(value, dict):
+        return any(holds_in_clear(item, secret) for item in (*value.keys(), *value.values()))
+    if isinstance(value, list | tuple):
+        return any(holds_in_clear(item, secret) for item in value)
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    return re.search(rf"(?<![\w.-]){re.escape(secret)}(?![\w-])", text) is not None
 
 
 def call_api(

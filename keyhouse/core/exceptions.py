@@ -67,12 +67,24 @@ class OAuthError(Exception):
 
     Generic OAuth clients read ``error`` (``invalid_request``, ``invalid_grant``...) from
     the token and revocation endpoints; Keyhouse's own API keeps Problem Details.
+    ``errors`` holds every ``error`` Keyhouse answers with, and nothing else can be
+    raised, so the OpenAPI document declares them from here. Each is a 400, ``invalid_client``
+    too: Keyhouse's clients are public and never authenticate, so none is owed the 401 of
+    a failed client authentication (RFC 6749 section 5.2).
     """
 
-    def __init__(
-        self, error: str, description: str, *, status: HTTPStatus = HTTPStatus.BAD_REQUEST
-    ) -> None:
+    errors = (
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unsupported_grant_type",
+        "invalid_scope",
+    )
+    status = HTTPStatus.BAD_REQUEST
+
+    def __init__(self, error: str, description: str) -> None:
+        if error not in self.errors:
+            raise ValueError(f"{error} is not among OAuthError.errors.")
         super().__init__(description)
         self.error = error
         self.description = description
-        self.status = status

@@ -77,7 +77,10 @@ class JSONParser(parsers.JSONParser):
 
 
 class FormParser(parsers.FormParser):
-    """Parse a form body (the OAuth endpoints) within the same size limit as JSON.
+    """Parse a form body within the same size limit as JSON.
+
+    Only the OAuth endpoints take forms, so the OpenAPI document declares an OAuth error
+    (RFC 6749 section 5.2) for every operation whose view parses one.
 
     Too many fields (DATA_UPLOAD_MAX_NUMBER_FIELDS) are a 400 parse error, not a 500.
     """

@@ -4,7 +4,11 @@ Every operation declares the Problem Details (RFC 9457) it can answer with, one
 response per status, whose ``code`` lists the stable codes of that status. They come
 from where the errors are raised, not from a list per view:
 
-- a request body: 400 ``validation_error`` and ``parse_error``, 413 and 415;
+- a request body: 400 ``parse_error``, 413 and 415, and ``validation_error`` unless the
+  body can only be a form;
+- a form body, which only the OAuth endpoints take: the errors of ``OAuthError``, in
+  their RFC 6749 section 5.2 shape (``application/json``) beside the problems of the
+  same status;
 - authentication required: 401 with ``WWW-Authenticate``, with the codes the
   authentication classes give (``failure_codes``) and their own ``problems``, and
   what the permission classes refuse the view with (``problems_for(view)``);
@@ -18,6 +22,7 @@ its description and in ``x-rate-limit``.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -30,12 +35,12 @@ from drf_spectacular.plumbing import ResolvedComponent, is_basic_serializer
 from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
 
-from keyhouse.core.parsers import PayloadTooLarge
+from keyhouse.core.exceptions import OAuthError
+from keyhouse.core.parsers import FormParser, PayloadTooLarge
 from keyhouse.core.problems import PROBLEM_CONTENT_TYPE, problem_status_and_code
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
 BODY_PROBLEMS = (
-    exceptions.ValidationError,
     exceptions.ParseError,
     PayloadTooLarge,
     exceptions.UnsupportedMediaType,
@@ -80,6 +85,20 @@ PROBLEM_SCHEMA = {
         },
     },
     "required": ["type", "title", "status", "detail", "code"],
+}
+
+
+OAUTH_CONTENT_TYPE = "application/json"
+OAUTH_ERROR_SCHEMA = {
+    "type": "object",
+    "description": "The error of an OAuth form request (RFC 6749 section 5.2), in the shape "
+    "OAuth clients read, not a problem. Clients branch on `error`; `error_description` is "
+    "for people and may change.",
+    "properties": {
+        "error": {"type": "string", "enum": list(OAuthError.errors)},
+        "error_description": {"type": "string"},
+    },
+    "required": ["error", "error_description"],
 }
 
 
@@ -137,6 +156,17 @@ def problem_responses(kinds: list[ProblemKind], problem_ref: dict[str, str]) -> 
     return responses
 
 
+def add_oauth_error_response(responses: dict[str, Any], oauth_error_ref: dict[str, str]) -> None:
+    """Declare the OAuth errors under their status, beside any problems of that status."""
+    status = OAuthError.status
+    response = responses.setdefault(
+        str(status), {"description": f"{status.phrase}.", "content": {}}
+    )
+    codes = ", ".join(f"`{error}`" for error in OAuthError.errors)
+    response["description"] += f" To an OAuth form request: {codes}."
+    response["content"][OAUTH_CONTENT_TYPE] = {"schema": oauth_error_ref}
+
+
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's AutoSchema, with each operation's problems beside its success."""
 
@@ -156,11 +186,23 @@ class AutoSchema(openapi.AutoSchema):
 
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
+        problem_ref = self._component("Problem", PROBLEM_SCHEMA)
+        responses = {**responses, **problem_responses(self.problem_kinds(), problem_ref)}
+        if self._takes_body() and FormParser.media_type in self.map_parsers():
+            add_oauth_error_response(responses, self._component("OAuthError", OAUTH_ERROR_SCHEMA))
+        return responses
+
+    def _component(self, name: str, schema: dict[str, Any]) -> dict[str, str]:
+        """Register a schema component of the document, once, and return its reference.
+
+        The enum hook moves each ``enum`` into a component of its own in place, so each
+        document gets a copy: from a shared dict, the second document would lack them.
+        """
         component = ResolvedComponent(
-            name="Problem", type=ResolvedComponent.SCHEMA, object="Problem", schema=PROBLEM_SCHEMA
+            name=name, type=ResolvedComponent.SCHEMA, object=name, schema=copy.deepcopy(schema)
         )
         self.registry.register_on_missing(component)
-        return {**responses, **problem_responses(self.problem_kinds(), component.ref)}
+        return component.ref
 
     def _get_request_for_media_type(self, serializer: Any, direction: str = "request") -> Any:
         schema, required = super()._get_request_for_media_type(serializer, direction)
@@ -178,11 +220,17 @@ class AutoSchema(openapi.AutoSchema):
 
     def problem_kinds(self) -> list[ProblemKind]:
         errors: list[type[Exception]] = []
-        if self.method in BODY_METHODS and self.get_request_serializer() is not None:
+        if self._takes_body():
             errors += BODY_PROBLEMS
+            if set(self.map_parsers()) - {FormParser.media_type}:
+                # A form is refused with an OAuth error instead.
+                errors.append(exceptions.ValidationError)
         handler = getattr(self.view, self.method.lower(), None)
         errors += getattr(handler, "problems", ())
         return self._authentication_problem_kinds() + [problem_kind(error) for error in errors]
+
+    def _takes_body(self) -> bool:
+        return self.method in BODY_METHODS and self.get_request_serializer() is not None
 
     def _authentication_problem_kinds(self) -> list[ProblemKind]:
         authenticators = self.view.get_authenticators()

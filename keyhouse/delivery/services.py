@@ -21,6 +21,7 @@ from django.core.mail.utils import DNS_NAME
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from kombu import serialization
 
 from keyhouse.core.exceptions import ServiceUnavailable
 from keyhouse.delivery.models import LAST_ERROR_MAX_LENGTH, Delivery
@@ -123,9 +124,10 @@ def _delivery_queue(
         # name, and a partial's name would show the context.
         def queue() -> None:
             if context is None:
-                task.apply_async(args=(delivery_id,))
+                _task_start(task, args=(delivery_id,))
                 return
-            task.apply_async(
+            _task_start(
+                task,
                 args=(delivery_id, context),
                 # What workers log and monitoring shows, without the code in the context.
                 argsrepr=repr((delivery_id, "<context>")),
@@ -133,6 +135,22 @@ def _delivery_queue(
 
         transaction.on_commit(queue, robust=True)
     return delivery
+
+
+def _task_start(task: Task, *, args: tuple[Any, ...], **options: Any) -> None:
+    """Send ``task`` to the broker, or with none (the embedded mode) run it here.
+
+    Celery's own eager ``apply_async`` takes a producer from the broker connection pool
+    even though it sends nothing, which builds a connection to a default broker and
+    logs "No hostname was supplied". The arguments still go through the task
+    serializer, as they would to a broker, so a value a worker could not receive fails
+    here too.
+    """
+    if not task.app.conf.task_always_eager:
+        task.apply_async(args=args, **options)
+        return
+    content_type, encoding, data = serialization.dumps(args, task.serializer)
+    task.apply(args=serialization.loads(data, content_type, encoding, accept=[content_type]))
 
 
 def _email_render(*, to: str, template: str, context: dict[str, Any]) -> EmailMultiAlternatives:

@@ -131,7 +131,7 @@ def sms_outbox(settings: Any) -> Iterator[list[memory.SmsMessage]]:
     memory.outbox.clear()
 
 
-def _forget_broker_connections() -> None:
+def forget_broker_connections() -> None:
     """Drop the broker connections the Celery app keeps, so the next task connects anew."""
     current_app._pool = None
     current_app.amqp._producer_pool = None
@@ -146,11 +146,11 @@ def tasks_sent_to(broker: str) -> Iterator[None]:
     redirects it and restores it afterwards.
     """
     with override_settings(CELERY_BROKER_URL=broker, CELERY_TASK_ALWAYS_EAGER=False):
-        _forget_broker_connections()
+        forget_broker_connections()
         try:
             yield
         finally:
-            _forget_broker_connections()
+            forget_broker_connections()
 
 
 WAIT_SECONDS = 30

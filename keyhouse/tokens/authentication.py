@@ -18,7 +18,7 @@ from keyhouse.core import context
 from keyhouse.core.exceptions import ServiceUnavailable
 from keyhouse.tokens import jwt
 from keyhouse.tokens.keys import keyring, keyring_find
-from keyhouse.tokens.services import session_is_revoked
+from keyhouse.tokens.services import access_state_read
 
 # Access tokens verified lately, per process: a client sends one token with every
 # request for its whole lifetime, and its signature need not be checked each time.
@@ -34,8 +34,10 @@ def _verified(token: str, issuer: str, audience: str, leeway: int) -> tuple[str,
 def access_token_claims(token: str) -> dict[str, Any]:
     """Verify an access token, or recall it verified, and return its claims.
 
-    A remembered token is still refused once it expires, and once its key is no longer
-    published (a key withdrawn after a leak), exactly as a fresh verification would.
+    A remembered token is still refused once it expires, once its key is no longer
+    published (a key withdrawn after a leak) and once its session is ended. One cache
+    round trip reads both the revocation list and the keyring generation, so a key
+    rotated or withdrawn by any process counts from the next request on.
     """
     leeway = settings.KEYHOUSE_JWT_LEEWAY
     kid, claims = _verified(
@@ -43,8 +45,13 @@ def access_token_claims(token: str) -> dict[str, Any]:
     )
     if claims["exp"] <= time.time() - leeway:
         raise jwt.TokenError("token_expired", "The access token has expired.")
-    if kid not in keyring().verify_keys:
+    state = access_state_read(
+        session_id=claims["sid"] if settings.KEYHOUSE_JWT_CHECK_REVOCATION else None
+    )
+    if kid not in keyring(generation=state.keyring_generation).verify_keys:
         raise jwt.TokenError("token_invalid", "The access token was not signed by a known key.")
+    if state.session_revoked:
+        raise jwt.TokenError("session_revoked", _("The session has been signed out."))
     return dict(claims)
 
 
@@ -106,10 +113,6 @@ class BearerAuthentication(BaseAuthentication):
             ) from exc
         except jwt.TokenError as exc:
             raise AuthenticationFailed(exc.message, code=exc.code) from exc
-        if settings.KEYHOUSE_JWT_CHECK_REVOCATION and session_is_revoked(session_id=claims["sid"]):
-            raise AuthenticationFailed(
-                _("The session has been signed out."), code="session_revoked"
-            )
         context.user_id.set(claims["sub"])
         return TokenUser(claims), claims
 

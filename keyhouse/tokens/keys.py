@@ -1,22 +1,28 @@
 """Signing keys: generation, import, encryption at rest, and the in-process keyring.
 
 A rotated-in key is published at once but signs only after
-KEYHOUSE_SIGNING_KEY_ACTIVATION_DELAY, so that every Keyhouse process and every
+KEYHOUSE_SIGNING_KEY_DELAY, so that every Keyhouse process and every
 verifier caching the JWKS knows it before the first token it signs arrives.
 
 Verifying a bearer token must not touch the database, so each process keeps the
-published keys in memory for KEYHOUSE_KEYRING_TTL seconds, and reloads them early when a
-token names a key it does not know (a key rotated in by another process) at most once
-every few seconds, so a flood of made-up key ids cannot turn into database load.
+published keys in memory. A rotation renews the keyring's generation, a random value in
+the shared cache; a process that reads a generation other than the one its keyring was
+loaded under reloads the keyring, so a rotation takes effect in every process with the
+next request. The bearer check reads the generation in the same cache round trip as the
+revocation list. Keyrings are also reloaded after KEYHOUSE_KEYRING_TTL seconds, so keys
+that age out of the JWKS leave it, and a rotation whose generation could not be written
+(the cache down) reaches every process all the same.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import enum
 import hashlib
 import json
 import logging
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +33,7 @@ from cryptography.fernet import InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
@@ -38,8 +45,8 @@ from keyhouse.tokens.models import SigningKey
 logger = logging.getLogger(__name__)
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
-UNKNOWN_KID_RELOAD_INTERVAL = 5.0
 SIGNING_KEY_PURPOSE = "keyhouse.tokens.signing-key"
+KEYRING_GENERATION_KEY = "keyhouse:keyring-generation"
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
@@ -154,6 +161,7 @@ class Keyring:
     terms: list[SignerTerm]
     verify_keys: dict[str, VerifyKey]
     jwks: list[dict[str, Any]]
+    generation: str | None = None
     loaded_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -175,7 +183,7 @@ def published_keys():
     return SigningKey.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=horizon))
 
 
-def _load_keyring() -> Keyring:
+def _load_keyring(generation: str | None) -> Keyring:
     terms = []
     verify_keys: dict[str, VerifyKey] = {}
     jwks = []
@@ -185,59 +193,88 @@ def _load_keyring() -> Keyring:
         jwks.append(row.public_jwk)
         signer = Signer(row.kid, row.algorithm, private_key)
         terms.append(SignerTerm(signer=signer, starts=row.activates_at, ends=row.retired_at))
-    return Keyring(terms=terms, verify_keys=verify_keys, jwks=jwks)
+    return Keyring(terms=terms, verify_keys=verify_keys, jwks=jwks, generation=generation)
+
+
+class Generation(enum.Enum):
+    """A keyring generation that could not be read from the cache: the keyring loaded
+    is used until its lifetime is over."""
+
+    UNKNOWN = "unknown"
 
 
 _lock = threading.Lock()
 _keyring: Keyring | None = None
-_last_unknown_kid_reload = 0.0
 
 
-def keyring() -> Keyring:
-    """Return this process's keyring, reloading it after KEYHOUSE_KEYRING_TTL seconds."""
+def keyring(*, generation: str | Generation | None = Generation.UNKNOWN) -> Keyring:
+    """Return this process's keyring as of ``generation`` (read from the cache).
+
+    It is reloaded when the generation differs from the one it was loaded under, and
+    after KEYHOUSE_KEYRING_TTL seconds.
+    """
     global _keyring
     current = _keyring
-    if current is None or _stale(current):
+    if current is None or _stale(current, generation):
         with _lock:
-            if _keyring is None or _stale(_keyring):  # another thread may have reloaded
-                _keyring = _reloaded(_keyring)
+            if _keyring is None or _stale(_keyring, generation):  # or reloaded meanwhile
+                _keyring = _reloaded(_keyring, generation)
             current = _keyring
     return current
 
 
-def _stale(ring: Keyring) -> bool:
+def keyring_current() -> Keyring:
+    """Return the keyring as of the generation in the cache (one cache read)."""
+    try:
+        generation = cache.get(KEYRING_GENERATION_KEY)
+    except Exception:
+        logger.warning("The keyring generation could not be read; using the keyring loaded.")
+        generation = Generation.UNKNOWN
+    return keyring(generation=generation)
+
+
+def keyring_generation_renew() -> None:
+    """Make every process reload its keyring with its next request (after a rotation)."""
+    try:
+        cache.set(KEYRING_GENERATION_KEY, secrets.token_hex(8), timeout=None)
+    except Exception:
+        logger.warning(
+            "The keyring generation could not be renewed: running processes load the new "
+            "signing keys within KEYHOUSE_KEYRING_TTL seconds."
+        )
+
+
+def _stale(ring: Keyring, generation: str | Generation | None) -> bool:
+    if generation is not Generation.UNKNOWN and generation != ring.generation:
+        return True
     return time.monotonic() - ring.loaded_at > settings.KEYHOUSE_KEYRING_TTL
 
 
-def _reloaded(previous: Keyring | None) -> Keyring:
+def _reloaded(previous: Keyring | None, generation: str | Generation | None) -> Keyring:
     """Load the keyring; while the database is down, keep using the one loaded before."""
+    if generation is Generation.UNKNOWN:
+        generation = previous.generation if previous is not None else None
     try:
-        return _load_keyring()
+        return _load_keyring(generation)
     except DatabaseError:
         if previous is None:
             raise
         logger.warning("Signing keys could not be reloaded; using those loaded before.")
-        return dataclasses.replace(previous, loaded_at=time.monotonic())
+        return dataclasses.replace(previous, generation=generation, loaded_at=time.monotonic())
 
 
 def keyring_find(kid: str) -> VerifyKey | None:
-    """Find a verification key, reloading once in a while for a kid not seen yet."""
-    global _keyring, _last_unknown_kid_reload
+    """Find a verification key; for a kid not known here, look again as of the cache's
+    generation (a key rotated in by another process), which costs the database nothing
+    unless the generation changed, however many made-up kids arrive."""
     found = keyring().verify_keys.get(kid)
     if found is not None:
         return found
-    now = time.monotonic()
-    if now - _last_unknown_kid_reload < UNKNOWN_KID_RELOAD_INTERVAL:
-        return None
-    with _lock:
-        _last_unknown_kid_reload = now
-        _keyring = _reloaded(_keyring)
-        return _keyring.verify_keys.get(kid)
+    return keyring_current().verify_keys.get(kid)
 
 
 def keyring_clear() -> None:
-    """Forget the keyring so the next use reloads it (after a rotation in this process)."""
-    global _keyring, _last_unknown_kid_reload
+    """Forget this process's keyring so the next use reloads it."""
+    global _keyring
     with _lock:
         _keyring = None
-        _last_unknown_kid_reload = 0.0

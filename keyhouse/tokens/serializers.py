@@ -32,20 +32,21 @@ class OAuthRefreshInputSerializer(serializers.Serializer):
     """The OAuth form of a refresh (RFC 6749 section 6), for the schema.
 
     keyhouse.tokens.oauth reads the form itself, to answer in OAuth's error shape and to
-    refuse repeated parameters, which a serializer cannot see.
+    refuse repeated parameters, which a serializer cannot see. A parameter sent without a
+    value counts as left out (RFC 6749 section 3.2): an optional one may be empty.
     """
 
     grant_type = serializers.ChoiceField(choices=["refresh_token"])
     refresh_token = serializers.CharField()
-    client_id = serializers.CharField(required=False)
+    client_id = serializers.CharField(required=False, allow_blank=True)
 
 
 class OAuthRevokeInputSerializer(serializers.Serializer):
     """A revocation request (RFC 7009 section 2.1), for the schema, read as above."""
 
     token = serializers.CharField()
-    token_type_hint = serializers.CharField(required=False)
-    client_id = serializers.CharField(required=False)
+    token_type_hint = serializers.CharField(required=False, allow_blank=True)
+    client_id = serializers.CharField(required=False, allow_blank=True)
 
 
 class TokenPairOutputSerializer(serializers.Serializer):

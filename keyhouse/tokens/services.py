@@ -90,7 +90,7 @@ def _refresh_successor(secret: str) -> str:
 
 def access_token_issue(*, session: LoginSession, now: datetime | None = None) -> str:
     """Sign an access token for a session (RFC 9068 claims plus verification status)."""
-    signer = keys.keyring().signer
+    signer = keys.keyring_current().signer
     if signer is None:
         raise SigningKeyMissing
     user = session.user
@@ -249,12 +249,34 @@ def _revocation_list_add(session_ids: list[uuid.UUID]) -> None:
         raise ServiceUnavailable from exc
 
 
-def session_is_revoked(*, session_id: str) -> bool:
-    """Ask the revocation list (one cache read) whether a session was ended."""
+@dataclass(frozen=True)
+class AccessState:
+    """What the bearer check reads from the cache: whether the token's session was ended,
+    and the keyring generation to verify it against (see ``keys.keyring``)."""
+
+    session_revoked: bool
+    keyring_generation: str | keys.Generation | None
+
+
+def access_state_read(*, session_id: str | None) -> AccessState:
+    """Read the revocation list for ``session_id`` (None: not checked) and the keyring
+    generation, in one cache round trip.
+
+    A cache that cannot answer refuses the token when the revocation list was asked:
+    an ended session's tokens must not live on. Otherwise the keyring is used as loaded.
+    """
+    revoked_key = REVOKED_SESSION_KEY.format(session_id)
+    wanted = [keys.KEYRING_GENERATION_KEY] + ([revoked_key] if session_id else [])
     try:
-        return cache.get(REVOKED_SESSION_KEY.format(session_id)) is not None
+        found = cache.get_many(wanted)
     except Exception as exc:
-        raise ServiceUnavailable from exc
+        if session_id:
+            raise ServiceUnavailable from exc
+        return AccessState(session_revoked=False, keyring_generation=keys.Generation.UNKNOWN)
+    return AccessState(
+        session_revoked=bool(session_id) and revoked_key in found,
+        keyring_generation=found.get(keys.KEYRING_GENERATION_KEY),
+    )
 
 
 def _revoke(
@@ -434,7 +456,9 @@ def signing_key_rotate(
             "withdrew_older_keys": withdraw,
         },
     )
-    # Clear now for this transaction's own reads, and again once the new key is visible.
+    # Clear now for this transaction's own reads; once the new key is visible to every
+    # process, clear again and renew the generation, so that each reloads its keyring.
     keys.keyring_clear()
     transaction.on_commit(keys.keyring_clear)
+    transaction.on_commit(keys.keyring_generation_renew)
     return key

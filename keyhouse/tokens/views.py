@@ -18,7 +18,7 @@ from keyhouse.core.exceptions import KeyhouseError, OAuthError, problems
 from keyhouse.core.http import client_info
 from keyhouse.core.parsers import FormParser, JSONParser
 from keyhouse.core.ratelimit import rate_limit
-from keyhouse.tokens.keys import keyring
+from keyhouse.tokens.keys import keyring_current
 from keyhouse.tokens.oauth import (
     FORM_CONTENT_TYPE,
     authorization_server_metadata,
@@ -248,7 +248,9 @@ class JwksApi(APIView):
 
     @extend_schema(responses=JwksOutputSerializer, summary="Public keys that sign access tokens")
     def get(self, request: Request) -> Response:
-        return Response({"keys": keyring().jwks}, headers={"Cache-Control": "public, max-age=300"})
+        return Response(
+            {"keys": keyring_current().jwks}, headers={"Cache-Control": "public, max-age=300"}
+        )
 
 
 class AuthorizationServerMetadataApi(APIView):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import password_validation
 from django.contrib.auth.base_user import BaseUserManager
 from django.db.models import Value
 from django.db.models.functions import Lower
@@ -30,12 +31,20 @@ class UserManager(BaseUserManager):
         return self.exclude(email="").get(email__lower=Lower(Value(email)))
 
     def create_user(self, email: str | None, password: str | None = None, **fields: Any):
-        """Create a user with an email address, or with a phone number only."""
+        """Create a user with an email address, or with a phone number only.
+
+        A password must meet the policy (AUTH_PASSWORD_VALIDATORS), which every way of
+        setting one applies: the API's services, the admin's forms, and through this
+        method createsuperuser, with or without --noinput, and any other caller. A
+        ValidationError lists the rules it breaks.
+        """
         if not email and not fields.get("phone"):
             raise ValueError("Users must have an email address or a phone number.")
         fields.setdefault("is_staff", False)
         fields.setdefault("is_superuser", False)
         user = self.model(email=self.normalize_email(email), **fields)
+        if password is not None:
+            password_validation.validate_password(password, user=user)
         user.set_password(password)
         user.save(using=self._db)
         return user

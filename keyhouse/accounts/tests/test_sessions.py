@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from keyhouse.audit.models import AuditEvent
-from keyhouse.conftest import CLIENT
+from keyhouse.conftest import CLIENT, PASSWORD
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_start
 from keyhouse.users.models import User
@@ -60,7 +60,7 @@ def test_a_user_revokes_another_of_their_sessions(auth_client, tokens, api_clien
 
 
 def test_a_user_cannot_revoke_someone_elses_session(auth_client):
-    stranger = User.objects.create_user("eve@example.com", "x")
+    stranger = User.objects.create_user("eve@example.com", PASSWORD)
     theirs = session_start(user=stranger, amr=["pwd"], client=CLIENT)
     response = auth_client.delete(f"/api/v1/me/sessions/{theirs.session.pk}")
     assert response.status_code == HTTPStatus.NOT_FOUND

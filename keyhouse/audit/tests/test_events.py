@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
-from keyhouse.conftest import CLIENT
+from keyhouse.conftest import CLIENT, PASSWORD
 from keyhouse.core.http import ClientInfo
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_revoke, session_start
@@ -23,7 +23,7 @@ def test_my_events_lists_my_recent_events_newest_first(api_client, auth_client, 
     api_client.post(
         "/api/v1/auth/login", {"email": verified_user.email, "password": "wrong"}, format="json"
     )
-    stranger = User.objects.create_user("eve@example.com", "x")
+    stranger = User.objects.create_user("eve@example.com", PASSWORD)
     audit_record(type=AuditEvent.Type.LOGIN_SUCCEEDED, user_id=stranger.pk, client=CLIENT)
     response = auth_client.get("/api/v1/me/events")
     assert response.status_code == HTTPStatus.OK

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -24,11 +25,17 @@ from keyhouse.core.ratelimit import (
 START = datetime(2030, 1, 7, 9, 20, tzinfo=UTC)
 
 
-def stored_keys() -> str:
+def stored_keys() -> set[str]:
+    """The keys in the cache, as the backend stores them (with its prefix and version)."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        return str(backend._cache.get_client().keys("*"))
-    return str(list(backend._cache))
+        return {key.decode() for key in backend._cache.get_client().keys("*")}
+    return set(backend._cache)
+
+
+def stored_as(*keys: str) -> set[str]:
+    """The keys the backend stores for the given cache keys."""
+    return {caches["default"].make_key(key) for key in keys}
 
 
 @pytest.mark.parametrize(
@@ -93,9 +100,11 @@ def test_cache_keys_hold_a_hash_of_the_key_not_the_key():
     rate = parse_rate("1/h")
     ratelimit_hit(scope="codes", key="ada@example.com", rate=rate)
     cooldown_start(scope="codes", key="ada@example.com", seconds=60)
-    keys = stored_keys()
-    assert "ratelimit:codes:" in keys
-    assert "ada@example.com" not in keys
+    digest = hashlib.sha256(b"ada@example.com").hexdigest()
+    assert stored_keys() == stored_as(
+        f"ratelimit:codes:{digest}:3600:{int(START.timestamp()) // 3600}",
+        f"ratelimit:codes:{digest}",
+    )
 
 
 @time_machine.travel(START, tick=False)
@@ -186,4 +195,16 @@ def test_renewing_a_generation_forgets_every_counter_keyed_under_it():
     assert [hit("a"), hit("a"), hit("b"), hit("b")] == [True, False, True, False]
     ratelimit_generation_renew(scope="test", key="ada", longest=rate)
     assert [hit("a"), hit("b")] == [True, True]
-    assert "ada" not in stored_keys()
+    renewed = ratelimit_generation(scope="test", key="ada", longest=rate)
+    window = int(START.timestamp()) // 3600
+
+    def counter(generation: str, ip: str) -> str:
+        digest = hashlib.sha256(f"ada|{generation}|{ip}".encode()).hexdigest()
+        return f"ratelimit:test:{digest}:3600:{window}"
+
+    generation_entry = f"ratelimit:test.generation:{hashlib.sha256(b'ada').hexdigest()}"
+    assert renewed != "0"
+    assert stored_keys() == stored_as(
+        generation_entry,
+        *(counter(generation, ip) for generation in ("0", renewed) for ip in "ab"),
+    )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
+import re
 from http import HTTPStatus
 from typing import Any
 
 import pytest
 
 import keyhouse
-from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.exceptions import KeyhouseError, OAuthError
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +51,13 @@ def test_the_problem_schema_is_one_component(document):
     schema = document["components"]["schemas"]["Problem"]
     assert schema["required"] == ["type", "title", "status", "detail", "code"]
     assert set(schema["properties"]) >= {"errors", "retry_after", "tries_left"}
+
+
+def test_every_reference_resolves_in_each_document_served(client):
+    for _ in range(2):  # a second build must not see what the first did to shared schemas
+        document = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+        names = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(document)))
+        assert names - document["components"]["schemas"].keys() == set()
 
 
 def test_every_operation_declares_its_errors_as_problems(document):
@@ -147,6 +156,54 @@ def test_every_error_an_api_view_raises_is_declared_somewhere(document):
     }
     errors = {(error.status, error.code) for error in _keyhouse_errors()}
     assert errors - declared == set()
+
+
+def oauth_error_statuses(document: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
+    """The error statuses each operation declares an OAuth error under."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for path, item in document["paths"].items():
+        for method in OPERATIONS & item.keys():
+            for status, response in item[method]["responses"].items():
+                content = response.get("content", {})
+                if int(status) >= HTTPStatus.BAD_REQUEST and "application/json" in content:
+                    assert content["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/OAuthError"
+                    }
+                    found.setdefault((method, path), []).append(status)
+    return found
+
+
+def test_the_oauth_error_schema_is_one_component(document):
+    schemas = document["components"]["schemas"]
+    schema = schemas["OAuthError"]
+    enum = schemas[schema["properties"]["error"]["$ref"].rsplit("/", 1)[1]]
+    assert enum["enum"] == [
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unsupported_grant_type",
+        "invalid_scope",
+    ]
+    assert schema["required"] == ["error", "error_description"]
+
+
+def test_operations_taking_a_form_declare_oauth_errors_beside_their_problems(document):
+    # A 400 only: the clients are public, so an unknown one is no failed authentication (401).
+    assert oauth_error_statuses(document) == {
+        ("post", "/api/v1/auth/token/refresh"): ["400"],
+        ("post", "/api/v1/auth/token/revoke"): ["400"],
+    }
+    # A form is refused with an OAuth error, so only a JSON body is a validation_error.
+    assert codes(document, "post", "/api/v1/auth/token/refresh", 400) == [
+        "parse_error",
+        "validation_error",
+    ]
+    assert codes(document, "post", "/api/v1/auth/token/revoke", 400) == ["parse_error"]
+
+
+def test_an_oauth_error_the_document_does_not_declare_cannot_be_raised():
+    with pytest.raises(ValueError, match="unauthorized_client"):
+        OAuthError("unauthorized_client", "Not declared.")
 
 
 def test_a_code_is_declared_as_its_digits(document):

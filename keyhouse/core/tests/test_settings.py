@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
+from keyhouse.delivery.testing import free_port
+from keyhouse.testing import call_api
+
 PRODUCTION_ENV = {
     "SECRET_KEY": "x7#kP2-production-like-secret-key-for-the-deploy-check-9fQ!zR4vW8mN",
     "ALLOWED_HOSTS": "auth.example.com",
+    "KEYHOUSE_JWT_ISSUER": "https://auth.example.com",
     "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO",
     "EMAIL_URL": "smtp+tls://keyhouse%40example.com:app-password@smtp.example.com:587",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14",
 }
 CLEARED = {
     "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "SECURE_SSL_REDIRECT", "EMAIL_URL",
-    "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "WEB_CONCURRENCY",
+    "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "WEB_CONCURRENCY", "KEYHOUSE_JWT_ISSUER",
 }  # fmt: skip
 
 
@@ -66,19 +72,12 @@ def test_check_deploy_is_clean_in_production_settings(ready_env):
     assert "System check identified no issues" in result.stdout
 
 
-def test_refuses_to_start_without_a_secret_key():
-    env = {key: value for key, value in PRODUCTION_ENV.items() if key != "SECRET_KEY"}
+@pytest.mark.parametrize("name", ["SECRET_KEY", "ALLOWED_HOSTS", "KEYHOUSE_JWT_ISSUER"])
+def test_refuses_to_start_without_a_required_setting_in_one_line(name):
+    env = {key: value for key, value in PRODUCTION_ENV.items() if key != name}
     result = run_manage("check", env=env)
     assert result.returncode != 0
-    assert result.stderr.startswith("Keyhouse cannot start: SECRET_KEY is not set")
-    assert len(result.stderr.splitlines()) == 1
-
-
-def test_refuses_to_start_without_allowed_hosts():
-    env = {key: value for key, value in PRODUCTION_ENV.items() if key != "ALLOWED_HOSTS"}
-    result = run_manage("check", env=env)
-    assert result.returncode != 0
-    assert result.stderr.startswith("Keyhouse cannot start: ALLOWED_HOSTS is not set")
+    assert result.stderr.startswith(f"Keyhouse cannot start: {name} is not set")
     assert len(result.stderr.splitlines()) == 1
 
 
@@ -157,3 +156,40 @@ def test_allowed_origins_by_mode(env, origins):
     result = run_manage("shell", "-v", "0", "-c", PRINT_ORIGINS, env={**PRODUCTION_ENV, **env})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == origins
+
+
+def test_make_run_issues_tokens_for_the_port_it_serves(tmp_path):
+    port = free_port()
+    env = {
+        "SECRET_KEY": PRODUCTION_ENV["SECRET_KEY"],
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'keyhouse.sqlite3'}",
+    }
+    clean = {key: value for key, value in os.environ.items() if key not in CLEARED}
+    log = tmp_path / "run.log"
+    # Installing and the development key are make run's other steps, not under test.
+    command = ["make", "-o", "deps", "-o", "var/secret_key", "run", f"PORT={port}"]
+    with log.open("w") as output:
+        server = subprocess.Popen(  # noqa: S603
+            command,
+            cwd=settings.BASE_DIR,
+            env={**clean, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # runserver's reloader starts a child: stop both
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _status, discovery = call_api(base, "GET", "/.well-known/openid-configuration")
+                break
+            except OSError:
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=15)
+    assert discovery["issuer"] == base
+    assert discovery["jwks_uri"] == f"{base}/.well-known/jwks.json"

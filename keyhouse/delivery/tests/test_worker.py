@@ -17,6 +17,7 @@ from keyhouse.delivery.testing import (
     rabbitmq_url,
     tasks_sent_to,
 )
+from keyhouse.testing import holds_in_clear
 
 
 def wait_until_sent(delivery: Delivery) -> None:
@@ -49,7 +50,7 @@ def test_a_celery_worker_delivers_a_queued_email(smtp_server, tmp_path):
     assert delivery.status == Delivery.Status.SENT, log.read_text()
     assert delivery.attempts == 1
     assert delivery.provider_message_id == messages[0]["Message-ID"]
-    assert "042917" not in log.read_text()
+    assert not holds_in_clear(log.read_text(), "042917")
 
 
 @pytest.mark.postgres
@@ -93,7 +94,7 @@ def test_a_celery_worker_texts_one_number_and_retries_then_records_another(smtp_
     assert failing.status == Delivery.Status.FAILED, log.read_text()
     assert failing.attempts == 3
     assert failing.last_error.startswith("20503")
-    assert "318204" not in log.read_text()
+    assert not holds_in_clear(log.read_text(), "318204")
 
 
 @pytest.mark.postgres

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from http import HTTPStatus
 
@@ -8,6 +9,8 @@ import jwt as pyjwt
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import CLIENT
@@ -102,7 +105,6 @@ def test_withdrawing_a_leaked_key_refuses_its_tokens_at_once_and_sessions_go_on(
     assert api_client.get("/api/v1/me", **me).status_code == HTTPStatus.OK
 
     call_command("rotate_signing_key", "--withdraw-old", stdout=io.StringIO())
-    keys.keyring_clear()  # as every process does within KEYHOUSE_KEYRING_TTL
     assert leaked not in {jwk["kid"] for jwk in jwks(api_client)["keys"]}
     refused = api_client.get("/api/v1/me", **me)
     assert refused.status_code == HTTPStatus.UNAUTHORIZED
@@ -129,15 +131,62 @@ def test_other_algorithms_sign_tokens_that_authenticate(api_client, verified_use
     assert response.status_code == HTTPStatus.OK
 
 
-def test_a_key_rotated_in_by_another_process_is_found_by_its_kid(api_client, verified_user):
-    keys.keyring()  # this process caches the current keyring
-    new_key = signing_key_rotate(algorithm="ES256", immediately=True)
-    pair = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
-    keys._keyring = keys.Keyring(terms=[], verify_keys={}, jwks=[])
-    keys._last_unknown_kid_reload = 0.0
-    assert keys.keyring_find(new_key.kid) is not None
-    response = api_client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")
-    assert response.status_code == HTTPStatus.OK
+def rotated_elsewhere(django_capture_on_commit_callbacks, *args: str) -> None:
+    """Rotate as another process would: this process keeps the keyring it loaded."""
+    loaded = keys.keyring()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("rotate_signing_key", *args, stdout=io.StringIO())
+    keys._keyring = loaded
+
+
+def test_a_key_rotated_in_elsewhere_publishes_and_signs_here_at_once(
+    api_client, verified_user, settings, django_capture_on_commit_callbacks
+):
+    settings.KEYHOUSE_KEYRING_TTL = 3600
+    old = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+    rotated_elsewhere(django_capture_on_commit_callbacks, "--now")
+    new_kid = SigningKey.objects.get(retired_at__isnull=True).kid
+
+    assert new_kid in {jwk["kid"] for jwk in jwks(api_client)["keys"]}
+    new = session_start(user=verified_user, amr=["pwd"], client=CLIENT)
+    assert pyjwt.get_unverified_header(new.access_token)["kid"] == new_kid
+    for pair in (old, new):
+        response = api_client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")
+        assert response.status_code == HTTPStatus.OK
+
+
+def test_a_key_withdrawn_elsewhere_is_refused_here_at_once(
+    api_client, tokens, settings, django_capture_on_commit_callbacks
+):
+    settings.KEYHOUSE_KEYRING_TTL = 3600
+    me = {"HTTP_AUTHORIZATION": f"Bearer {tokens.access_token}"}
+    assert api_client.get("/api/v1/me", **me).status_code == HTTPStatus.OK
+    rotated_elsewhere(django_capture_on_commit_callbacks, "--withdraw-old")
+
+    refused = api_client.get("/api/v1/me", **me)
+    assert refused.status_code == HTTPStatus.UNAUTHORIZED
+    assert refused.json()["code"] == "token_invalid"
+
+
+def test_made_up_key_ids_cost_no_database_query(api_client, tokens):
+    _header, payload, signature = tokens.access_token.split(".")
+    header = pyjwt.get_unverified_header(tokens.access_token)
+    forged = [
+        ".".join(
+            [
+                pyjwt.utils.base64url_encode(json.dumps({**header, "kid": kid}).encode()).decode(),
+                payload,
+                signature,
+            ]
+        )
+        for kid in ("a", "b", "c")
+    ]
+    keys.keyring_current()
+    with CaptureQueriesContext(connection) as queries:
+        for token in forged:
+            response = api_client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+            assert response.status_code == HTTPStatus.UNAUTHORIZED
+    assert queries.captured_queries == []
 
 
 def test_rotate_command_generates_a_key(settings):

@@ -5,6 +5,7 @@ from http import HTTPStatus
 import pytest
 from django.utils import timezone
 
+from keyhouse.conftest import PASSWORD
 from keyhouse.users.models import User
 from keyhouse.users.tests.factories import UserFactory
 
@@ -77,15 +78,19 @@ def test_admin_refuses_an_address_whose_domain_idna_cannot_encode(admin_client):
     assert not User.objects.exclude(is_superuser=True).exists()
 
 
-def test_admin_sets_a_password_through_the_password_form(admin_client):
+@pytest.mark.parametrize(
+    ("new", "kept"),
+    [("another fine passphrase", "another fine passphrase"), ("password", PASSWORD)],
+    ids=["strong", "too-common"],
+)
+def test_admin_sets_a_password_through_the_password_form_within_the_policy(admin_client, new, kept):
     user = UserFactory()
     response = admin_client.post(
-        f"/admin/users/user/{user.pk}/password/",
-        {"password1": "another fine passphrase", "password2": "another fine passphrase"},
+        f"/admin/users/user/{user.pk}/password/", {"password1": new, "password2": new}
     )
-    assert response.status_code == HTTPStatus.FOUND
+    assert response.status_code == (HTTPStatus.FOUND if new == kept else HTTPStatus.OK)
     user.refresh_from_db()
-    assert user.check_password("another fine passphrase")
+    assert user.check_password(kept)
 
 
 def test_change_page_shows_timestamps_read_only(admin_client):
@@ -95,3 +100,18 @@ def test_change_page_shows_timestamps_read_only(admin_client):
     assert b'name="email_verified_at"' not in response.content
     assert b'name="date_joined"' not in response.content
     assert b'name="display_name"' in response.content
+
+
+def test_admin_add_form_holds_the_password_policy(admin_client):
+    response = admin_client.post(
+        "/admin/users/user/add/",
+        {
+            "email": "new@example.com",
+            "usable_password": "true",
+            "password1": "password",
+            "password2": "password",
+        },
+    )
+    assert response.status_code == HTTPStatus.OK
+    assert response.context["adminform"].form.errors["password2"]
+    assert not User.objects.filter(email="new@example.com").exists()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import threading
 
 import pytest
@@ -8,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from keyhouse.conftest import PASSWORD
 from keyhouse.users.emails import email_canonical
 from keyhouse.users.models import User
 from keyhouse.users.selectors import user_get_by_email
@@ -58,17 +60,17 @@ def test_create_user_stores_a_normalised_email_and_hashed_password(password):
 
 @pytest.mark.django_db
 def test_emails_differing_only_by_case_cannot_both_exist():
-    User.objects.create_user("foo@example.com", "x")
+    User.objects.create_user("foo@example.com", PASSWORD)
     with pytest.raises(IntegrityError), transaction.atomic():
-        User.objects.create_user("Foo@Example.com", "x")
+        User.objects.create_user("Foo@Example.com", PASSWORD)
     assert User.objects.count() == 1
 
 
 @pytest.mark.django_db
 def test_user_create_turns_a_duplicate_into_email_taken():
-    user_create(email="foo@example.com", password="x")
+    user_create(email="foo@example.com", password=PASSWORD)
     with pytest.raises(EmailTaken) as info:
-        user_create(email="FOO@example.com", password="x")
+        user_create(email="FOO@example.com", password=PASSWORD)
     assert info.value.code == "email_taken"
 
 
@@ -145,7 +147,7 @@ def test_concurrent_inserts_differing_by_case_create_one_user():
     def sign_up(email: str) -> None:
         barrier.wait()
         try:
-            user_create(email=email, password="x")
+            user_create(email=email, password=PASSWORD)
             outcomes.append("created")
         except EmailTaken:
             outcomes.append("taken")
@@ -185,3 +187,43 @@ def test_looking_a_user_up_by_email_uses_the_unique_index(user):
         cursor.execute(f"EXPLAIN {lookup['sql']}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "users_user_email_ci_unique" in plan, plan
+
+
+class Terminal(io.StringIO):
+    """Standard input as a terminal, which createsuperuser asks for when it prompts."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("password", ["password", "short", "ops@example.com"])
+def test_createsuperuser_without_input_holds_the_password_policy(monkeypatch, password):
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "ops@example.com")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", password)
+    with pytest.raises(CommandError, match="password"):
+        call_command("createsuperuser", "--noinput", verbosity=0)
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_createsuperuser_offers_no_way_around_the_password_policy(monkeypatch):
+    answers = iter(["ops@example.com", "y"])  # the address, then "bypass validation?"
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "password")
+    with pytest.raises(CommandError, match="This password is too common"):
+        call_command(
+            "createsuperuser", stdin=Terminal(), stdout=io.StringIO(), stderr=io.StringIO()
+        )
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_creating_a_user_in_code_holds_the_password_policy():
+    with pytest.raises(ValidationError) as info:
+        User.objects.create_user("ada@example.com", "ada@example.com")
+    assert {error.code for error in info.value.error_list} >= {"password_too_similar"}
+    with pytest.raises(ValidationError):
+        user_create(email="ada@example.com", password="password")
+    assert not User.objects.exists()
+    assert User.objects.create_user("", phone="+14155550103").has_usable_password() is False

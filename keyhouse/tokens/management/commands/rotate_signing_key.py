@@ -39,8 +39,8 @@ class Command(BaseCommand):
             "--withdraw-old",
             action="store_true",
             help="Also unpublish the older keys, so that every token they signed is refused "
-            "(by each process within KEYHOUSE_KEYRING_TTL); for a key known to have leaked. "
-            "Implies --now. Clients refresh to get new tokens.",
+            "(by every running process from its next request); for a key known to have "
+            "leaked. Implies --now. Clients refresh to get new tokens.",
         )
         parser.add_argument(
             "--if-missing",
