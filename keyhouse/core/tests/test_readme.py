@@ -1,11 +1,12 @@
-"""The README's five-minute walkthrough, run as written against a live ``make run`` server.
+"""The walkthroughs of the README and docs/mfa.md, run as written against ``make run``.
 
-The walkthrough's shell blocks (between the ``walkthrough`` markers in README.md) run in
-one bash, as a reader pastes them into a second terminal. The code is read from the
-server's console output, where a reader finds it, and typed at the walkthrough's
-``read`` prompt. Each curl reports its status on standard error through a curlrc, and
-the lines the blocks print must be the outputs the README shows (``# → ...``), so that
-neither the commands nor what the README says they answer can drift from the code.
+A page's walkthrough is its shell blocks between the ``walkthrough`` markers; they run
+in one bash, as a reader pastes them into a second terminal in Keyhouse's directory. The
+README's code is read from the server's console output, where a reader finds it, and
+typed at the walkthrough's ``read`` prompt. Each curl reports its status on standard
+error through a curlrc, and the lines the blocks print must be the outputs the page shows
+(``# → ...``), so that neither the commands nor what the page says they answer can drift
+from the code.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,19 +28,21 @@ from keyhouse.delivery.testing import free_port
 from keyhouse.testing import shared_database_url, wait_until_serving
 
 README = settings.BASE_DIR / "README.md"
+MFA = settings.BASE_DIR / "docs" / "mfa.md"
 WALKTHROUGH = re.compile(r"<!-- walkthrough: begin -->\n(.*?)<!-- walkthrough: end -->", re.S)
 SHELL_BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.S | re.M)
 SHOWN_OUTPUT = "# → "
 # Each curl call writes "<method> <url> <status>" to standard error, leaving its output alone.
 CURLRC = 'write-out = "%{stderr}%{method} %{url_effective} %{http_code}\\n"\n'
 CODE_MAIL = re.compile(r"^To: ada@example\.com$.*?verification code is:\s+(\d{6})\b", re.S | re.M)
+UUID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
 DEADLINE = 120  # seconds; a bound on a hang, never reached by a passing run
 
 
-def walkthrough() -> tuple[str, list[str]]:
-    """The walkthrough's script (its shell blocks in order) and the outputs it shows."""
-    section = WALKTHROUGH.search(README.read_text())
-    assert section, "README.md has lost its walkthrough markers"
+def walkthrough(page: Path) -> tuple[str, list[str]]:
+    """A page's walkthrough script (its shell blocks in order) and the outputs it shows."""
+    section = WALKTHROUGH.search(page.read_text())
+    assert section, f"{page.name} has lost its walkthrough markers"
     script = "".join(SHELL_BLOCK.findall(section.group(1)))
     shown = [
         line.removeprefix(SHOWN_OUTPUT)
@@ -110,30 +113,58 @@ def code_from_console(log: Path, walk: subprocess.Popen) -> str:
     return found.group(1)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_readme_walkthrough_runs_as_written_against_make_run(tmp_path):
-    for tool in ("make", "bash", "curl", "jq"):
-        assert shutil.which(tool), f"the README's walkthrough needs {tool} on the PATH"
-    script, shown = walkthrough()
+def walkthrough_run(
+    page: Path,
+    *,
+    base: str,
+    workdir: Path,
+    typed: Callable[[subprocess.Popen], str] = lambda walk: "",
+) -> list[str]:
+    """Run a page's walkthrough against ``base``; return the curl calls it made.
+
+    It runs in ``workdir``, standing for Keyhouse's directory (its ``.venv`` linked in,
+    the files the walkthrough writes kept out of the checkout), must succeed, and must
+    print the outputs the page shows. ``typed`` answers its prompts, given the running
+    bash.
+    """
+    script, shown = walkthrough(page)
     assert script.startswith("KEYHOUSE_URL=${KEYHOUSE_URL:-http://127.0.0.1:8000}\n")
-    (tmp_path / "walkthrough.sh").write_text(script)
-    (tmp_path / ".curlrc").write_text(CURLRC)
+    workdir.mkdir()
+    (workdir / ".venv").symlink_to(settings.BASE_DIR / ".venv")
+    (workdir / "walkthrough.sh").write_text(script)
+    (workdir / ".curlrc").write_text(CURLRC)
+    walk = subprocess.Popen(
+        ["bash", "walkthrough.sh"],  # noqa: S607
+        cwd=workdir,
+        env={**os.environ, "KEYHOUSE_URL": base, "CURL_HOME": str(workdir)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    output, calls = walk.communicate(typed(walk), timeout=DEADLINE)
+    assert walk.returncode == 0, calls
+    assert output.splitlines() == shown
+    return calls.splitlines()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_readme_and_mfa_walkthroughs_run_as_written_against_make_run(tmp_path):
+    for tool in ("make", "bash", "curl", "jq"):
+        assert shutil.which(tool), f"the walkthroughs need {tool} on the PATH"
     server_log = tmp_path / "make-run.log"
 
     with make_run(port=free_port(), log=server_log) as base:
-        walk = subprocess.Popen(  # noqa: S603 - bash running the README's own blocks
-            ["bash", str(tmp_path / "walkthrough.sh")],  # noqa: S607
-            env={**os.environ, "KEYHOUSE_URL": base, "CURL_HOME": str(tmp_path)},
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        readme_calls = walkthrough_run(
+            README,
+            base=base,
+            workdir=tmp_path / "readme",
+            typed=lambda walk: f"{code_from_console(server_log, walk)}\n",
         )
-        code = code_from_console(server_log, walk)
-        output, calls = walk.communicate(f"{code}\n", timeout=DEADLINE)
+        # docs/mfa.md goes on with the account the README's walkthrough made.
+        mfa_calls = walkthrough_run(MFA, base=base, workdir=tmp_path / "mfa")
 
-    assert walk.returncode == 0, calls
-    assert calls.splitlines() == [
+    assert readme_calls == [
         f"POST {base}/api/v1/auth/signup 202",
         f"POST {base}/api/v1/auth/email/verify 200",
         f"POST {base}/api/v1/auth/login 200",
@@ -143,4 +174,21 @@ def test_the_readme_walkthrough_runs_as_written_against_make_run(tmp_path):
         f"POST {base}/api/v1/auth/logout 204",
         f"GET {base}/api/v1/me 401",
     ]
-    assert output.splitlines() == shown
+    assert "9 recovery codes left." in server_log.read_text()  # the email mfa.md promises
+    assert [UUID.sub("<id>", call) for call in mfa_calls] == [
+        f"POST {base}/api/v1/auth/login 200",
+        f"POST {base}/api/v1/me/mfa/totp 201",
+        f"POST {base}/api/v1/me/mfa/totp/<id>/confirm 200",
+        f"GET {base}/api/v1/me/mfa 200",
+        f"GET {base}/api/v1/me/sessions 200",
+        f"POST {base}/api/v1/auth/logout 204",
+        f"POST {base}/api/v1/auth/login 200",
+        f"POST {base}/api/v1/auth/mfa/verify 200",
+        f"POST {base}/api/v1/auth/login 200",
+        f"POST {base}/api/v1/auth/mfa/verify 200",
+        f"GET {base}/api/v1/me/mfa 200",
+        f"POST {base}/api/v1/me/mfa/recovery-codes 201",
+        f"DELETE {base}/api/v1/me/mfa/<id> 204",
+        f"GET {base}/api/v1/me/mfa 200",
+        f"POST {base}/api/v1/auth/login 200",
+    ]
