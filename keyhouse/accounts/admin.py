@@ -152,5 +152,6 @@ class PendingSignupAdmin(ReadOnlyModelAdmin):
 
 
 admin.site.login_form = AdminLoginForm
+admin.site.login_template = "accounts/admin_login.html"
 admin.site.unregister(User)
 admin.site.register(User, AccountUserAdmin)

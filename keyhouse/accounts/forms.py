@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
-from keyhouse.accounts.services.signin import InvalidCredentials, signin_admin
+from keyhouse.accounts.services.signin import (
+    AdminCodeRequired,
+    AdminMfaEnrollmentRequired,
+    InvalidCredentials,
+    signin_admin,
+)
 from keyhouse.core.exceptions import ServiceUnavailable
 from keyhouse.core.http import client_info
 from keyhouse.core.ratelimit import RateLimited, ratelimit_enforce
@@ -15,12 +22,22 @@ from keyhouse.users.emails import email_canonical
 
 
 class AdminLoginForm(AdminAuthenticationForm):
-    """Sign in to the admin with the limits, failure throttle and audit events of the API.
+    """Sign in to the admin with the limits, failure throttle, second factor and audit
+    events of the API.
 
     Django's form would call ``authenticate`` directly: nothing would count or record
-    a wrong password. A throttled attempt, or one that cannot be counted because the
-    cache is down, is refused with a form error.
+    a wrong password, nor ask for a second factor. A throttled attempt, or one that
+    cannot be counted because the cache is down, is refused with a form error.
     """
+
+    code = forms.CharField(
+        label=_("Authenticator code"),
+        required=False,
+        max_length=32,
+        strip=True,
+        help_text=_("If your account has an authenticator app: its code, or a recovery code."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),
+    )
 
     def clean(self) -> dict[str, Any]:
         email = self.cleaned_data.get("username")
@@ -31,9 +48,18 @@ class AdminLoginForm(AdminAuthenticationForm):
             try:
                 ratelimit_enforce(action="login", values=limited.get)
                 self.user_cache = signin_admin(
-                    email=email, password=password, client=client, request=self.request
+                    email=email,
+                    password=password,
+                    code=self.cleaned_data.get("code", ""),
+                    client=client,
+                    request=self.request,
                 )
-            except (RateLimited, ServiceUnavailable) as exc:
+            except (
+                RateLimited,
+                ServiceUnavailable,
+                AdminCodeRequired,
+                AdminMfaEnrollmentRequired,
+            ) as exc:
                 raise ValidationError(exc.message, code=exc.code) from exc
             except InvalidCredentials as exc:
                 raise self.get_invalid_login_error() from exc

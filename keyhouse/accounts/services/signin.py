@@ -20,12 +20,16 @@ from keyhouse.core.ratelimit import (
     ratelimit_generation_renew,
     ratelimit_hit,
 )
+from keyhouse.mfa.selectors import factor_confirmed_exists
+from keyhouse.mfa.services.assurance import mfa_policy_covers
 from keyhouse.mfa.services.challenges import (
     MfaChallengeIssued,
     mfa_challenge_answer,
     mfa_challenge_user,
     signin_complete,
 )
+from keyhouse.mfa.services.factors import TotpCodeInvalid, second_factor_accept
+from keyhouse.mfa.services.recovery import MfaNotEnabled, RecoveryCodeInvalid
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import TokenPair, amr_merge, session_start
 from keyhouse.users.emails import email_canonical
@@ -37,6 +41,21 @@ class InvalidCredentials(KeyhouseError):
     code = "invalid_credentials"
     status = HTTPStatus.UNAUTHORIZED
     message = _("The email address or password is incorrect.")
+
+
+class AdminCodeRequired(KeyhouseError):
+    code = "mfa_required"
+    status = HTTPStatus.UNAUTHORIZED
+    message = _("Enter the code from your authenticator app, or a recovery code.")
+
+
+class AdminMfaEnrollmentRequired(KeyhouseError):
+    code = "mfa_enrollment_required"
+    status = HTTPStatus.FORBIDDEN
+    message = _(
+        "Staff accounts need a second factor: enrol an authenticator app through the API "
+        "(POST /api/v1/me/mfa/totp) before you sign in to the admin."
+    )
 
 
 class LoginThrottled(RateLimited):
@@ -182,6 +201,21 @@ def signin_with_password(
     return result
 
 
+def _second_factor_attempt_count(*, user: User, client: ClientInfo) -> None:
+    """Count a second-factor code on the account's failed sign-in counters, as a password."""
+    try:
+        password_attempt_count(account=throttle_account(user), ip=client.ip)
+    except LoginThrottled:
+        audit_record(
+            type=AuditEvent.Type.LOGIN_FAILED,
+            user_id=user.pk,
+            client=client,
+            detail={"reason": "throttled", "step": "mfa"},
+        )
+        SIGN_INS.labels(method="mfa", outcome="throttled").inc()
+        raise
+
+
 def signin_second_factor(
     *,
     mfa_token: str,
@@ -197,17 +231,7 @@ def signin_second_factor(
     """
     user = mfa_challenge_user(token=mfa_token)
     if user is not None:
-        try:
-            password_attempt_count(account=throttle_account(user), ip=client.ip)
-        except LoginThrottled:
-            audit_record(
-                type=AuditEvent.Type.LOGIN_FAILED,
-                user_id=user.pk,
-                client=client,
-                detail={"reason": "throttled", "step": "mfa"},
-            )
-            SIGN_INS.labels(method="mfa", outcome="throttled").inc()
-            raise
+        _second_factor_attempt_count(user=user, client=client)
     challenge, second = mfa_challenge_answer(
         token=mfa_token,
         client=client,
@@ -232,30 +256,66 @@ def signin_second_factor(
     return pair
 
 
+def _admin_refused(*, user: User, email: str, client: ClientInfo, reason: str) -> None:
+    audit_record(
+        type=AuditEvent.Type.LOGIN_FAILED,
+        user_id=user.pk,
+        client=client,
+        detail={"email": email_canonical(email), "reason": reason, "site": "admin"},
+    )
+    SIGN_INS.labels(method="password", outcome="failure").inc()
+
+
 def signin_admin(
-    *, email: str, password: str, client: ClientInfo, request: HttpRequest | None = None
+    *,
+    email: str,
+    password: str,
+    client: ClientInfo,
+    code: str = "",
+    request: HttpRequest | None = None,
 ) -> User:
-    """Check a staff member's email and password for the admin site; return the user.
+    """Check a staff member's password and second factor for the admin site; return the user.
 
     The same failure throttle and audit trail as API sign-in apply; Django's login view
     then starts the browser session. A correct password for an account without staff
-    access fails like a wrong one.
+    access fails like a wrong one. An account with an authenticator app also gives a
+    code from it, or a recovery code, which counts on the failure throttle and is spent
+    as in the API's challenge; a wrong one fails like a wrong password. Under
+    KEYHOUSE_MFA_POLICY, a staff account it covers without a factor is refused. The
+    failure counters are cleared only once every check has passed.
     """
-    user = password_authenticate(email=email, password=password, client=client, request=request)
+    user = password_authenticate(
+        email=email, password=password, client=client, request=request, clear_failures=False
+    )
     if not user.is_staff:
-        audit_record(
-            type=AuditEvent.Type.LOGIN_FAILED,
-            user_id=user.pk,
-            client=client,
-            detail={"email": email_canonical(email), "reason": "not_staff", "site": "admin"},
-        )
-        SIGN_INS.labels(method="password", outcome="failure").inc()
+        _admin_refused(user=user, email=email, client=client, reason="not_staff")
         raise InvalidCredentials
+    method = "password"
+    if factor_confirmed_exists(user_id=user.pk):
+        if not code:
+            audit_record(
+                type=AuditEvent.Type.MFA_CHALLENGE_ISSUED,
+                user_id=user.pk,
+                client=client,
+                detail={"amr": [LoginSession.Method.PASSWORD], "site": "admin"},
+            )
+            SIGN_INS.labels(method="password", outcome="mfa_required").inc()
+            raise AdminCodeRequired
+        _second_factor_attempt_count(user=user, client=client)
+        try:
+            second = second_factor_accept(user=user, code=code, client=client, during="admin")
+        except (TotpCodeInvalid, RecoveryCodeInvalid, MfaNotEnabled) as exc:
+            raise InvalidCredentials from exc
+        method = "+".join(amr_merge([LoginSession.Method.PASSWORD], second))
+    elif mfa_policy_covers(user=user):
+        _admin_refused(user=user, email=email, client=client, reason="mfa_enrollment_required")
+        raise AdminMfaEnrollmentRequired
+    password_failures_clear(account=email)
     SIGN_INS.labels(method="password", outcome="success").inc()
     audit_record(
         type=AuditEvent.Type.LOGIN_SUCCEEDED,
         user_id=user.pk,
         client=client,
-        detail={"method": "password", "site": "admin"},
+        detail={"method": method, "site": "admin"},
     )
     return user

@@ -35,7 +35,14 @@ from keyhouse.mfa.selectors import (
     recovery_codes_remaining,
 )
 from keyhouse.mfa.services.assurance import reauthentication_require
-from keyhouse.mfa.services.recovery import MfaNotEnabled, recovery_codes_generate
+from keyhouse.mfa.services.recovery import (
+    RECOVERY_AMR,
+    MfaNotEnabled,
+    RecoveryCodeInvalid,
+    recovery_code_normalize,
+    recovery_code_use,
+    recovery_codes_generate,
+)
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_authenticated, session_revoke_all
 from keyhouse.users.models import User
@@ -167,6 +174,24 @@ def totp_any_accept(*, user: User, code: str, client: ClientInfo, during: str) -
             return factor
     second_factor_failed(user_id=user.pk, client=client, during=during, reason="mfa_code_invalid")
     raise TotpCodeInvalid(fields={"totp_code": [TotpCodeInvalid.message]})
+
+
+def second_factor_accept(*, user: User, code: str, client: ClientInfo, during: str) -> list[str]:
+    """Accept a code from any of the user's authenticator apps, or one of their recovery
+    codes (told apart by their shape); return its ``amr`` values, or record the failure.
+    """
+    if recovery_code_normalize(code) is None:
+        totp_any_accept(user=user, code=code, client=client, during=during)
+        return TOTP_AMR
+    try:
+        with transaction.atomic():
+            recovery_code_use(user_id=user.pk, code=code, client=client)
+    except RecoveryCodeInvalid:
+        second_factor_failed(
+            user_id=user.pk, client=client, during=during, reason=RecoveryCodeInvalid.code
+        )
+        raise
+    return RECOVERY_AMR
 
 
 def totp_factor_confirm(

@@ -27,6 +27,11 @@ class Enrolled:
         """The code an authenticator app shows at ``at`` (a POSIX time)."""
         return pyotp.TOTP(self.secret).at(at)
 
+    def wrong_code(self, at: float) -> str:
+        """A code that no step accepted around ``at`` (one before, one after) shows."""
+        right = {self.code(at + shift) for shift in (-STEP, 0, STEP)}
+        return next(code for code in ("000000", "111111", "222222", "333333") if code not in right)
+
 
 @pytest.fixture
 def clock():

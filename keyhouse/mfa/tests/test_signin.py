@@ -133,9 +133,10 @@ def test_five_wrong_codes_end_the_challenge(enrolled, clock, settings):
 def test_wrong_codes_count_toward_the_login_throttle(enrolled, clock):
     """Five tries per account and IP in 15 minutes: the sign-in's and four wrong codes."""
     challenge = login()["mfa_token"]
-    body = {"mfa_token": challenge, "factor_id": enrolled.factor_id, "code": "000000"}
+    wrong = enrolled.wrong_code(NOW)
+    body = {"mfa_token": challenge, "factor_id": enrolled.factor_id, "code": wrong}
     for _ in range(4):
-        assert verify(body)[0] in (HTTPStatus.BAD_REQUEST, HTTPStatus.OK)
+        assert verify(body)[0] == HTTPStatus.BAD_REQUEST
     response = APIClient().post(
         "/api/v1/auth/login", {"email": "ada@example.com", "password": PASSWORD}, format="json"
     )
@@ -144,9 +145,10 @@ def test_wrong_codes_count_toward_the_login_throttle(enrolled, clock):
 
 
 def test_a_right_password_does_not_reset_the_counters_of_an_account_with_mfa(enrolled, clock):
+    wrong = enrolled.wrong_code(NOW)
     for _ in range(2):
         challenge = login()["mfa_token"]
-        body = {"mfa_token": challenge, "factor_id": enrolled.factor_id, "code": "000000"}
+        body = {"mfa_token": challenge, "factor_id": enrolled.factor_id, "code": wrong}
         verify(body)
     # 2 sign-ins + 2 wrong codes; a third sign-in is the fifth try, the next code the sixth
     challenge = login()["mfa_token"]
