@@ -14,8 +14,9 @@ class PendingSignup(TimeStampedModel):
 
     No user exists until the code comes back, so an address that nobody has proven
     belongs to no one. There is one per address, in its canonical form: a newer
-    sign-up replaces the password, name and code. It lasts as long as its code is
-    kept (the purge of expired codes removes both).
+    sign-up replaces the name and code, and the password with an unusable one unless
+    it is the same password (see ``keyhouse.accounts.services.signup``). It lasts as
+    long as its code is kept (the purge of expired codes removes both).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

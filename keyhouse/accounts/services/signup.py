@@ -3,10 +3,14 @@
 No account exists until its address is proven: sign-up keeps a pending sign-up (the
 password's hash and the display name, bound to the code it mailed), and only
 ``email_verify`` creates the user, from the pending sign-up the code belongs to. A
-newer sign-up of the address replaces the pending one, so whoever holds the mailbox
-ends with the password of the sign-up whose code they enter. The resend cooldown
-refuses a second sign-up of an address within a minute of the first, before it
-replaces anything.
+newer sign-up of the address replaces the pending one's name and code, and keeps its
+password only if it is the same password. A sign-up with another password leaves the
+pending sign-up with no usable password: whoever enters the newest code gets the
+account, signed in, and sets a password by reset, which proves the mailbox again. So
+when someone signs up with the owner's address before or after the owner does,
+neither can sign in with a password they chose, and the owner is never left with the
+other's. The resend cooldown refuses a second sign-up of an address within a minute
+of the first, before it replaces anything.
 
 Sign-up and resend answer the same whether or not the address has an account, and
 sign-up costs one password hash by the default hasher on every path. An address
@@ -16,8 +20,9 @@ of a code.
 
 from __future__ import annotations
 
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import get_hasher, identify_hasher, make_password
 from django.db import transaction
+from django.utils.crypto import constant_time_compare
 
 from keyhouse.accounts.models import PendingSignup
 from keyhouse.audit.models import AuditEvent
@@ -41,22 +46,45 @@ def _existing_account_notify(*, user: User, client: ClientInfo) -> None:
     email_enqueue(to=user.email, template="signup_existing_account", context={}, user=user)
 
 
+def _salt_of(encoded: str | None) -> str | None:
+    """Return the salt of a hash by the default hasher; None for anything else."""
+    if encoded is None:
+        return None
+    try:
+        hasher = identify_hasher(encoded)
+    except ValueError:  # unusable, or of no hasher in PASSWORD_HASHERS
+        return None
+    if hasher.algorithm != get_hasher().algorithm:
+        return None
+    return hasher.decode(encoded)["salt"]
+
+
 def signup(*, email: str, password: str, display_name: str, client: ClientInfo) -> None:
     """Keep a pending sign-up of ``email`` and mail its code.
 
     A registered address gets a notice instead. The password is hashed first on every
-    path (outside the transaction, which holds no lock meanwhile), so that the time the
-    answer takes tells nothing. A sign-up refused by the code limits (429) leaves the
-    pending sign-up and its code as they were.
+    path (outside the transaction, which holds no lock meanwhile), once, so that the
+    time the answer takes tells nothing. For an address with a pending sign-up it is
+    hashed with the salt of the pending one's hash, so that comparing the two hashes
+    tells whether it is the same password without a second hash. Any other password,
+    or a pending sign-up that changed after that read, leaves the pending sign-up with
+    no usable password. A sign-up refused by the code limits (429) leaves the pending
+    sign-up and its code as they were.
     """
-    password_hash = make_password(password)
     email = email_canonical(email)
+    seen = PendingSignup.objects.filter(email=email).values_list("password", flat=True).first()
+    password_hash = make_password(password, salt=_salt_of(seen))
     with transaction.atomic():
         user = user_get_by_email(email=email)
         if user is not None:
             _existing_account_notify(user=user, client=client)
             return
         record = code_send(purpose=Purpose.VERIFY_EMAIL, target=email, client=client)
+        pending = PendingSignup.objects.select_for_update().filter(email=email).first()
+        if pending is not None and not (
+            pending.password == seen and constant_time_compare(password_hash, seen)
+        ):
+            password_hash = make_password(None)
         PendingSignup.objects.update_or_create(
             email=email,
             defaults={"password": password_hash, "display_name": display_name, "code": record},

@@ -135,33 +135,77 @@ def test_no_account_exists_until_the_code_is_entered(api_client, smtp_mailer):
 
 
 def test_signing_up_again_with_the_same_password_sends_a_new_code(api_client, smtp_mailer):
-    signup(api_client, password="one long passphrase")
+    signup(api_client, password="one long passphrase", display_name="First")
     first = code_in_mail(smtp_mailer.messages[0])
     with time_machine.travel(time.time() + LATER, tick=False):
-        signup(api_client, password="one long passphrase")
+        signup(api_client, password="one long passphrase", display_name="Second")
         second = code_in_mail(smtp_mailer.messages[1])
         if first != second:
             assert verify(api_client, first).json()["code"] == "code_invalid"
         assert verify(api_client, second).status_code == HTTPStatus.OK
         assert login(api_client, "one long passphrase").status_code == HTTPStatus.OK
+    assert User.objects.get().display_name == "Second"
 
 
-def test_a_newer_sign_up_replaces_the_pending_one(api_client, smtp_mailer):
-    """Whoever enters the code of a sign-up gets the password and name it was sent with;
-    the code of the sign-up it replaced opens nothing."""
-    signup(APIClient(), password="the first long passphrase", display_name="First")
+def _password_reset(password, smtp_mailer, email="ada@example.com"):
+    APIClient().post("/api/v1/auth/password/forgot", {"email": email}, format="json")
+    code = code_in_mail(smtp_mailer.messages[-1])
+    body = {"email": email, "code": code, "new_password": password}
+    return APIClient().post("/api/v1/auth/password/reset", body, format="json")
+
+
+def test_a_newer_sign_up_with_another_password_leaves_no_password_to_sign_in_with(
+    api_client, smtp_mailer
+):
+    """Someone who knows only the address signs up after the owner: the newest name and
+    code apply, but neither password does. The owner enters the newest code, is signed
+    in, and sets a password by reset; the code of the replaced sign-up opens nothing."""
+    signup(api_client, password="the owner's own passphrase", display_name="Owner")
     first = code_in_mail(smtp_mailer.messages[0])
     with time_machine.travel(time.time() + LATER, tick=False):
-        signup(api_client, password="the second long passphrase", display_name="Second")
+        signup(APIClient(), password="someone else's passphrase", display_name="Other")
         second = code_in_mail(smtp_mailer.messages[1])
         if first != second:
-            assert verify(APIClient(), first).json()["code"] == "code_invalid"
-        assert verify(api_client, second).status_code == HTTPStatus.OK
-        assert login(APIClient(), "the first long passphrase").status_code == (
-            HTTPStatus.UNAUTHORIZED
+            assert verify(api_client, first).json()["code"] == "code_invalid"
+        verified = verify(api_client, second)
+        assert verified.status_code == HTTPStatus.OK
+        assert verified.json()["access_token"]
+        user = User.objects.get()
+        assert user.display_name == "Other"
+        assert not user.has_usable_password()
+        for password in ("the owner's own passphrase", "someone else's passphrase"):
+            assert login(APIClient(), password).status_code == HTTPStatus.UNAUTHORIZED
+        reset = _password_reset("the owner's new passphrase", smtp_mailer)
+        assert reset.status_code == HTTPStatus.OK, reset.content
+        assert login(APIClient(), "the owner's new passphrase").status_code == HTTPStatus.OK
+
+
+def test_a_sign_up_before_the_owner_s_own_leaves_no_password_to_sign_in_with(
+    api_client, smtp_mailer
+):
+    """The same when someone signs up with the address first and the owner after."""
+    signup(APIClient(), password="someone else's passphrase")
+    with time_machine.travel(time.time() + LATER, tick=False):
+        signup(api_client, password="the owner's own passphrase")
+        assert verify(api_client, code_in_mail(smtp_mailer.messages[-1])).status_code == (
+            HTTPStatus.OK
         )
-        assert login(APIClient(), "the second long passphrase").status_code == HTTPStatus.OK
-    assert User.objects.get().display_name == "Second"
+        assert not User.objects.get().has_usable_password()
+        for password in ("the owner's own passphrase", "someone else's passphrase"):
+            assert login(APIClient(), password).status_code == HTTPStatus.UNAUTHORIZED
+
+
+def test_a_sign_up_with_no_usable_password_keeps_none(api_client, smtp_mailer):
+    """Once two passwords met, a third sign-up, even with one of them, brings none back."""
+    signup(api_client, password="the owner's own passphrase")
+    with time_machine.travel(time.time() + LATER, tick=False):
+        signup(APIClient(), password="someone else's passphrase")
+    with time_machine.travel(time.time() + 2 * LATER, tick=False):
+        signup(APIClient(), password="someone else's passphrase")
+        assert verify(api_client, code_in_mail(smtp_mailer.messages[-1])).status_code == (
+            HTTPStatus.OK
+        )
+    assert not User.objects.get().has_usable_password()
 
 
 def test_a_sign_up_refused_as_too_soon_replaces_nothing(api_client, smtp_mailer):
@@ -250,6 +294,32 @@ def test_two_first_sign_ups_at_once(smtp_mailer, passwords):
         assert login(APIClient(), password).status_code == HTTPStatus.UNAUTHORIZED
 
 
+def test_two_sign_ups_with_other_passwords_at_once_leave_no_password(smtp_mailer):
+    """Two sign-ups with passwords other than the pending one's race to replace it: the
+    cooldown lets one through, which leaves no usable password, and refuses the other."""
+    passwords = ["the owner's own passphrase", "one stranger's passphrase", "another's one"]
+    signup(APIClient(), password=passwords[0])
+    others = iter(passwords[1:])
+
+    def sign_up() -> None:
+        signup_service(
+            email="ada@example.com", password=next(others), display_name="", client=CLIENT
+        )
+
+    with time_machine.travel(time.time() + LATER, tick=False):
+        outcomes = at_once(2, sign_up)
+        assert sorted(type(outcome).__name__ for outcome in outcomes) == [
+            "CodeCooldown",
+            "NoneType",
+        ]
+        assert verify(APIClient(), code_in_mail(smtp_mailer.messages[-1])).status_code == (
+            HTTPStatus.OK
+        )
+    assert not User.objects.get().has_usable_password()
+    for password in passwords:
+        assert login(APIClient(), password).status_code == HTTPStatus.UNAUTHORIZED
+
+
 def test_an_address_taken_while_its_sign_up_is_pending_fails_like_a_wrong_code(
     api_client, auth_client, smtp_mailer
 ):
@@ -325,27 +395,30 @@ def _counted(method, name, calls):
 
 
 def test_every_sign_up_costs_one_password_hash(api_client, smtp_mailer, verified_user, monkeypatch):
-    """A new, a pending and a registered address, and a request refused as too soon,
-    all hash the password once with the default hasher and check none."""
+    """A new, a pending (with the same password or another) and a registered address,
+    and a request refused as too soon, all hash the password once with the default
+    hasher and check none."""
     calls = []
     hasher = type(get_hasher())
     for name in ("encode", "verify"):
         monkeypatch.setattr(hasher, name, _counted(getattr(hasher, name), name, calls))
     costs = []
     start = time.time()
-    for email, at in [
-        ("new@example.com", 0),
-        ("new@example.com", 1),  # refused: the cooldown runs
-        ("new@example.com", LATER),  # replaces the pending sign-up
-        (verified_user.email, LATER),
+    for email, password, at in [
+        ("new@example.com", PASSPHRASE, 0),
+        ("new@example.com", PASSPHRASE, 1),  # refused: the cooldown runs
+        ("new@example.com", PASSPHRASE, LATER),  # the pending sign-up, the same password
+        ("new@example.com", "another long passphrase", 2 * LATER),  # another password
+        (verified_user.email, PASSPHRASE, LATER),
     ]:
         calls.clear()
         with time_machine.travel(start + at, tick=False):
-            status = signup(api_client, email=email).status_code
+            status = signup(api_client, email=email, password=password).status_code
         costs.append((status, list(calls)))
     assert costs == [
         (HTTPStatus.ACCEPTED, ["encode"]),
         (HTTPStatus.TOO_MANY_REQUESTS, ["encode"]),
+        (HTTPStatus.ACCEPTED, ["encode"]),
         (HTTPStatus.ACCEPTED, ["encode"]),
         (HTTPStatus.ACCEPTED, ["encode"]),
     ]
