@@ -11,7 +11,7 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
-from django.contrib.admin.models import ADDITION
+from django.contrib.admin.models import ADDITION, CHANGE
 from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -21,12 +21,14 @@ from rest_framework.test import APIClient
 from keyhouse.accounts.models import PendingSignup
 from keyhouse.codes.models import OneTimeCode, Purpose
 from keyhouse.codes.services import code_issue
+from keyhouse.testing import code_in_mail
 from keyhouse.users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = (("accounts", "0001_initial"), ("users", "0004_user_email_contested_at"))
 PASSPHRASE = "the registrant's own passphrase"
+NEW = "the owner's new passphrase"
 
 
 def migrate(targets: list[tuple[str, str]] | None = None):
@@ -74,15 +76,22 @@ class OldState:
         )
         return issued.code
 
-    def added_by_admin(self, user) -> None:
+    def in_admin_log(self, user, action_flag: int = ADDITION) -> None:
+        """Log that the admin added ``user`` (or changed it: ``CHANGE``)."""
         ContentType = self.apps.get_model("contenttypes", "ContentType")
         self.apps.get_model("admin", "LogEntry").objects.create(
             user=self.User.objects.get(is_superuser=True),
             content_type=ContentType.objects.get(app_label="users", model="user"),
             object_id=str(user.pk),
             object_repr=user.email,
-            action_flag=ADDITION,
+            action_flag=action_flag,
         )
+
+
+def login(email: str, password: str = PASSPHRASE):
+    return APIClient().post(
+        "/api/v1/auth/login", {"email": email, "password": password}, format="json"
+    )
 
 
 def test_unverified_sign_ups_become_pending_and_everything_else_stays(old_apps):
@@ -100,12 +109,21 @@ def test_unverified_sign_ups_become_pending_and_everything_else_stays(old_apps):
         "with a phone": old.signed_up("phoned@example.com", phone="+14155550100"),
         "deactivated": old.signed_up("inactive@example.com", is_active=False),
         "phone only": old.account("", phone="+14155550101", password="!"),
-        "no trace of sign-up": old.account("quiet@example.com"),
         "superuser": admin,
     }
     kept["added in the admin"] = old.account("added@example.com")
     old.code(kept["added in the admin"])  # asked for a code, as the old resend sent one
-    old.added_by_admin(kept["added in the admin"])
+    old.in_admin_log(kept["added in the admin"])
+    kept["changed in the admin"] = old.account("changed@example.com")
+    old.in_admin_log(kept["changed in the admin"], CHANGE)
+    kept_without_password = {
+        "no trace of sign-up": old.account("quiet@example.com"),
+        "sign-up purged": old.account("purged@example.com", email_contested_at=timezone.now()),
+        "imported, asked for a code": old.account("imported@example.com"),
+        "imported, has a live code": old.account("coded@example.com"),
+    }
+    old.code(kept_without_password["imported, asked for a code"], expired=True)
+    old.code(kept_without_password["imported, has a live code"])
     with_session = old.signed_up("session@example.com")
     now = timezone.now()
     old_apps.get_model("tokens", "LoginSession").objects.create(
@@ -115,7 +133,16 @@ def test_unverified_sign_ups_become_pending_and_everything_else_stays(old_apps):
 
     migrate()
 
-    assert set(User.objects.values_list("pk", flat=True)) == {u.pk for u in kept.values()}
+    assert set(User.objects.values_list("pk", flat=True)) == {
+        u.pk for u in [*kept.values(), *kept_without_password.values()]
+    }
+    for name, old_user in kept.items():
+        assert User.objects.get(pk=old_user.pk).password == old_user.password, name
+    for name, old_user in kept_without_password.items():
+        user = User.objects.get(pk=old_user.pk)
+        assert not user.has_usable_password(), name
+        assert login(user.email).status_code == HTTPStatus.UNAUTHORIZED, name
+    assert login("added@example.com").status_code == HTTPStatus.OK
     assert set(PendingSignup.objects.values_list("email", "display_name")) == {
         ("ada@example.com", "Ada"),
         ("grace@example.com", ""),
@@ -129,8 +156,7 @@ def test_unverified_sign_ups_become_pending_and_everything_else_stays(old_apps):
         format="json",
     )
     assert verified.status_code == HTTPStatus.OK, verified.content
-    login = {"email": "ada@example.com", "password": PASSPHRASE}
-    assert owner.post("/api/v1/auth/login", login, format="json").status_code == HTTPStatus.OK
+    assert login("ada@example.com").status_code == HTTPStatus.OK
 
     claimed = owner.post(
         "/api/v1/auth/email/verify",
@@ -139,6 +165,29 @@ def test_unverified_sign_ups_become_pending_and_everything_else_stays(old_apps):
     )
     assert claimed.status_code == HTTPStatus.OK, claimed.content
     assert not User.objects.get(email="grace@example.com").has_usable_password()
+
+
+def test_the_owner_of_a_kept_unproven_account_sets_its_password_by_reset(old_apps, smtp_mailer):
+    old = OldState(old_apps)
+    # Sign-up made it long ago; its event, code and delivery have been purged since.
+    old.account("purged@example.com", email_contested_at=timezone.now())
+
+    migrate()
+
+    owner = APIClient()
+    forgot = owner.post(
+        "/api/v1/auth/password/forgot", {"email": "purged@example.com"}, format="json"
+    )
+    assert forgot.status_code == HTTPStatus.ACCEPTED
+    (message,) = smtp_mailer.messages
+    reset = owner.post(
+        "/api/v1/auth/password/reset",
+        {"email": "purged@example.com", "code": code_in_mail(message), "new_password": NEW},
+        format="json",
+    )
+    assert reset.status_code == HTTPStatus.OK, reset.content
+    assert login("purged@example.com", NEW).status_code == HTTPStatus.OK
+    assert User.objects.get().email_verified_at is not None
 
 
 def test_stored_addresses_take_their_canonical_form(old_apps):
