@@ -24,8 +24,10 @@ the old resend mailed codes to any unverified account.
 - Any other such account (made by a script or import, or by a sign-up whose records
   have all been purged) stays, but its password becomes unusable: whoever chose it
   never proved the address, and would otherwise sign in with it now. Its owner sets a
-  password by reset, which proves the address. Accounts the admin added or changed
-  (an admin log entry) keep their password.
+  password by reset, which proves the address.
+
+Accounts the admin added or changed (an admin log entry) stay as they are, whatever
+made them: an operator has looked after them.
 
 Every account outside that set stays as it is: verified ones, those ``createsuperuser``
 made, phone accounts, accounts that signed in or have a session, and deactivated ones.
@@ -122,9 +124,11 @@ def signups_to_pending(apps, schema_editor):
     now = timezone.now()
     touched_in_admin = _touched_in_admin(apps)
     for user in _unverified_unused_accounts(apps):
+        if str(user.pk) in touched_in_admin:
+            continue
         if user.signed_up:
             _signup_to_pending(apps, user, now)
-        elif str(user.pk) not in touched_in_admin:
+        else:
             user.password = make_password(None)
             user.save(update_fields=["password"])
 
