@@ -116,6 +116,9 @@ def test_unverified_sign_ups_become_pending_and_everything_else_stays(old_apps):
     old.in_admin_log(kept["added in the admin"])
     kept["changed in the admin"] = old.account("changed@example.com")
     old.in_admin_log(kept["changed in the admin"], CHANGE)
+    kept["signed up, then changed in the admin"] = old.signed_up("edited@example.com")
+    old.code(kept["signed up, then changed in the admin"])
+    old.in_admin_log(kept["signed up, then changed in the admin"], CHANGE)
     kept_without_password = {
         "no trace of sign-up": old.account("quiet@example.com"),
         "sign-up purged": old.account("purged@example.com", email_contested_at=timezone.now()),
