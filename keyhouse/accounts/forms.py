@@ -10,8 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from keyhouse.accounts.services.signin import (
-    AdminCodeRequired,
-    AdminMfaEnrollmentRequired,
+    AdminSignInRefused,
     InvalidCredentials,
     signin_admin,
 )
@@ -57,8 +56,7 @@ class AdminLoginForm(AdminAuthenticationForm):
             except (
                 RateLimited,
                 ServiceUnavailable,
-                AdminCodeRequired,
-                AdminMfaEnrollmentRequired,
+                AdminSignInRefused,
             ) as exc:
                 raise ValidationError(exc.message, code=exc.code) from exc
             except InvalidCredentials as exc:
