@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from http import HTTPStatus
 
 import pytest
-from pythonjsonlogger.json import JsonFormatter
+from django.conf import settings as django_settings
+from pythonjsonlogger.json import JsonFormatter as LibraryJsonFormatter
 
 from keyhouse.core.context import RequestContextFilter
+from keyhouse.core.logformat import JsonFormatter
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +28,49 @@ def json_log(caplog):
         return [json.loads(formatter.format(record)) for record in caplog.records]
 
     return lines
+
+
+def _production_json_formatter(cls: type) -> logging.Formatter:
+    options = {**django_settings.LOGGING["formatters"]["json"]}
+    options.pop("()")
+    return cls(**options)
+
+
+def test_the_json_format_writes_what_python_json_logger_writes():
+    ours = _production_json_formatter(JsonFormatter)
+    library = _production_json_formatter(LibraryJsonFormatter)
+    logger = logging.getLogger("keyhouse.access")
+    records = [
+        logger.makeRecord(
+            logger.name,
+            logging.INFO,
+            __file__,
+            1,
+            "%s %s",
+            ("GET", "/é"),
+            None,
+            extra={"status": 200, "duration_ms": 0.5, "request_id": "r", "user_id": None},
+        )
+    ]
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        records.append(
+            logger.makeRecord(
+                logger.name,
+                logging.ERROR,
+                __file__,
+                2,
+                "failed",
+                (),
+                sys.exc_info(),
+                extra={"request_id": None, "user_id": "u", "_private": 1},
+            )
+        )
+    for number, record in enumerate(records * 2):
+        record.created += number * 0.6  # the cached second turns over
+        record.msecs = int(record.created * 1000) % 1000
+        assert ours.format(record) == library.format(record)
 
 
 def test_every_response_carries_a_request_id(client):
