@@ -121,16 +121,37 @@ class Config:
 
 @dataclass(frozen=True)
 class Scenario:
+    """One request to measure, on Keyhouse and on the reference's nearest equivalent.
+
+    A new flow is a few lines: an entry below and, when each request needs a fresh
+    credential, a ``mint_<kind>`` command in keyhouse_bench/fixtures.py that writes
+    request bodies to a pool file (see POOL_MODES). A flow the reference has no
+    equivalent of leaves ``reference`` out and names the Keyhouse scenario it is
+    ``against`` (its ratio is taken to that one, within each round), with an optional
+    ``at_least`` target for that ratio.
+    """
+
     name: str
     title: str
-    kind: str  # what each request needs: "", "bearer", "refresh", "login", "verify"
+    kind: str  # what each request needs: "", "bearer", or a pool of bodies (POOL_MODES)
     keyhouse: tuple[str, str]
-    reference: tuple[str, str]
+    reference: tuple[str, str] | None = None
+    against: str = ""
+    at_least: float | None = None
 
     @property
     def pool_mode(self) -> str:
-        return {"refresh": "once", "verify": "once", "login": "cycle"}.get(self.kind, "")
+        return POOL_MODES.get(self.kind, "")
 
+    @property
+    def fresh_pool(self) -> bool:
+        """Bodies that go stale within a minute (a TOTP code): minted right before use."""
+        return self.kind in FRESH_POOLS
+
+
+# "once": each body works once (refresh tokens, codes, challenges); "cycle": reused in turn.
+POOL_MODES = {"refresh": "once", "verify": "once", "mfa": "once", "login": "cycle"}
+FRESH_POOLS = {"mfa"}
 
 SCENARIOS = {
     scenario.name: scenario
@@ -173,6 +194,13 @@ SCENARIOS = {
             "verify",
             ("POST", "/api/v1/auth/email/verify"),
             ("POST", "/auth/users/activation/"),
+        ),
+        Scenario(
+            "mfa",
+            "second factor (TOTP) after a password",
+            "mfa",
+            ("POST", "/api/v1/auth/mfa/verify"),
+            against="login",
         ),
     )
 }
@@ -451,7 +479,8 @@ class App:
         values.update(extra or {})
         return child_env(values)
 
-    def path_of(self, scenario: Scenario) -> tuple[str, str]:
+    def path_of(self, scenario: Scenario) -> tuple[str, str] | None:
+        """The scenario's method and path on this app; None where it has no equivalent."""
         return scenario.keyhouse if self.side == "keyhouse" else scenario.reference
 
 
@@ -490,7 +519,7 @@ def start_app(app: App, log: TextIO) -> None:
     if created != app.users:
         raise BenchError(f"{app.label}: {created} bench users instead of {app.users}")
     app.setup_seconds = time.monotonic() - started
-    for kind in ("refresh", "verify", "login"):
+    for kind in POOL_MODES:
         app.pools[kind] = Pool(path=app.raw / f"{app.name}-{kind}.pool", kind=kind)
         app.pools[kind].path.write_text("")
     login = app.pools["login"]
@@ -499,8 +528,10 @@ def start_app(app: App, log: TextIO) -> None:
     )
 
 
-def ensure_pool(app: App, pool: Pool, need: float) -> None:
-    """Mint more bodies when fewer than ``need`` are left."""
+def ensure_pool(app: App, pool: Pool, need: float, *, fresh: bool = False) -> None:
+    """Mint more bodies when fewer than ``need`` are left; ``fresh`` drops what is left."""
+    if fresh:
+        pool.offset = pool.size
     short = int(need) - (pool.size - pool.offset)
     if short > 0:
         count = max(short, 200)
@@ -513,7 +544,7 @@ def ensure_pool(app: App, pool: Pool, need: float) -> None:
 def wrk(app: App, scenario: Scenario, *, seconds: int, auth: str, label: str) -> dict[str, Any]:
     """Drive one app with wrk for ``seconds``; return wrk's figures and ours."""
     config = app.config
-    method, path = app.path_of(scenario)
+    method, path = app.path_of(scenario) or scenario.keyhouse
     result_file = app.raw / f"{app.name}-{scenario.name}-{label}.json"
     pool = app.pools.get(scenario.kind)
     env = child_env(
@@ -566,13 +597,15 @@ def measure(app: App, scenario: Scenario) -> dict[str, Any]:
     auth = app.call("access_token") if scenario.kind == "bearer" else ""
     pool = app.pools.get(scenario.kind) if scenario.pool_mode == "once" else None
     guess = app.rate_guess.get(scenario.name, FIRST_RATE_GUESS)
+    fresh = scenario.fresh_pool
     if pool is not None:
-        ensure_pool(app, pool, guess * config.warmup * POOL_MARGIN + 50)
+        ensure_pool(app, pool, guess * config.warmup * POOL_MARGIN + 50, fresh=fresh)
     warm = wrk(app, scenario, seconds=config.warmup, auth=auth, label="warmup")
     for attempt in range(2):
         if pool is not None:
             rate = max(warm["rps"], app.rate_guess.get(scenario.name, 0.0))
-            ensure_pool(app, pool, rate * config.duration * POOL_MARGIN * (attempt + 1) + 100)
+            need = rate * config.duration * POOL_MARGIN * (attempt + 1) + 100
+            ensure_pool(app, pool, need, fresh=fresh)
         figures = wrk(app, scenario, seconds=config.duration, auth=auth, label="measure")
         if not figures["pool_exhausted"]:
             break
@@ -583,20 +616,32 @@ def measure(app: App, scenario: Scenario) -> dict[str, Any]:
 
 
 def alternate(apps: list[App], scenarios: list[Scenario], rounds: int) -> dict[str, Any]:
-    """Measure each scenario on each app in turn, A B A B..., for ``rounds`` rounds."""
+    """Measure each scenario on each app in turn, A B A B..., for ``rounds`` rounds.
+
+    A scenario the reference lacks alternates instead with the Keyhouse scenario it is
+    measured against, recorded as ``<app>/<scenario>`` beside the app's own runs.
+    """
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     memory: dict[str, dict[str, Any]] = {app.name: {} for app in apps}
     for scenario in scenarios:
-        runs[scenario.name] = {app.name: [] for app in apps}
+        serving = [app for app in apps if app.path_of(scenario) is not None]
+        turns = [(app, scenario, app.name, app.label) for app in serving]
+        if scenario.against:
+            baseline = SCENARIOS[scenario.against]
+            turns += [
+                (app, baseline, f"{app.name}/{baseline.name}", f"{app.label}, {baseline.name}")
+                for app in serving
+            ]
+        runs[scenario.name] = {key: [] for _app, _scenario, key, _label in turns}
         for number in range(1, rounds + 1):
-            for app in apps:
-                figures = measure(app, scenario)
-                runs[scenario.name][app.name].append(figures)
+            for app, measured, key, label in turns:
+                figures = measure(app, measured)
+                runs[scenario.name][key].append(figures)
                 print(
-                    report.progress_line(scenario.name, number, rounds, app.label, figures),
+                    report.progress_line(scenario.name, number, rounds, label, figures),
                     flush=True,
                 )
-        for app in apps:
+        for app in serving:
             memory[app.name][scenario.name] = app_memory(app)
     return {"runs": runs, "memory": memory}
 
@@ -764,12 +809,9 @@ def compare(config: Config, raw: Path, log: TextIO) -> dict[str, Any]:
     queries = {}
     for app in apps:
         table = {
-            scenario.name: {
-                "method": app.path_of(scenario)[0],
-                "path": app.path_of(scenario)[1],
-                "kind": scenario.kind,
-            }
+            scenario.name: {"method": path[0], "path": path[1], "kind": scenario.kind}
             for scenario in scenarios
+            if (path := app.path_of(scenario)) is not None
         }
         queries[app.name] = app.call("queries", scenarios=table, password=PASSWORD)
     versions = {app.name: app.call("versions") for app in apps}

@@ -1,9 +1,10 @@
 """Fixtures for the Keyhouse side of the benchmark, served to bench/run.py (see bench/agent.py).
 
 Users are bulk-created with one password hash computed once and reused for every row,
-so a million of them take seconds (PostgreSQL builds the rows itself). Refresh tokens
-and codes are minted through Keyhouse's own services (``session_start``,
-``code_issue``), so each is exactly what a real sign-in or sign-up would have made.
+so a million of them take seconds (PostgreSQL builds the rows itself). Refresh tokens,
+codes and sign-in challenges are minted through Keyhouse's own services
+(``session_start``, ``code_issue``, ``signin_complete``), so each is exactly what a real
+sign-in or sign-up would have made.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from typing import Any  # noqa: E402
 
+import jwt as pyjwt  # noqa: E402
+import pyotp  # noqa: E402
 from agent import count_queries, serve, write_lines  # noqa: E402
 from django.contrib.auth.hashers import (  # noqa: E402
     check_password,
@@ -34,7 +37,13 @@ from django.utils import timezone  # noqa: E402
 from keyhouse.accounts.models import PendingSignup  # noqa: E402
 from keyhouse.codes.models import Purpose  # noqa: E402
 from keyhouse.codes.services import code_issue  # noqa: E402
+from keyhouse.core.crypto import encrypt  # noqa: E402
 from keyhouse.core.http import ClientInfo  # noqa: E402
+from keyhouse.mfa import totp  # noqa: E402
+from keyhouse.mfa.models import TotpFactor  # noqa: E402
+from keyhouse.mfa.services.challenges import signin_complete  # noqa: E402
+from keyhouse.mfa.services.factors import SECRET_PURPOSE  # noqa: E402
+from keyhouse.tokens import jwt, keys  # noqa: E402
 from keyhouse.tokens.models import LoginSession  # noqa: E402
 from keyhouse.tokens.services import session_start  # noqa: E402
 from keyhouse.users.models import User  # noqa: E402
@@ -45,6 +54,10 @@ PACKAGES_DB = ("psycopg", "redis")
 BATCH = 5000
 
 _state: dict[str, Any] = {"password": None, "hash": None, "users": 0, "next_user": 0}
+# Users with an authenticator app, all sharing one seed: a factor accepts one code a
+# 30-second step (and the next step's code early), so each body needs its own factor.
+MFA_USERS = 4000
+_mfa: dict[str, Any] = {"secret": totp.secret_generate(), "factors": [], "last_step": {}}
 
 
 def email_of(index: int) -> str:
@@ -165,6 +178,106 @@ def mint_verify(*, path: str, count: int) -> int:
     return write_lines(path, _verify_bodies(count))
 
 
+def _mfa_factors() -> list[TotpFactor]:
+    """Create the users with a confirmed authenticator app on first use."""
+    if not _mfa["factors"]:
+        hashed = _password_hash(_state["password"] or "bench password")
+        now = timezone.now()
+        users = User.objects.bulk_create(
+            User(
+                email=f"mfa-{i:07d}@example.com",
+                password=hashed,
+                email_verified_at=now,
+                display_name=f"Mfa {i}",
+                date_joined=now,
+            )
+            for i in range(MFA_USERS)
+        )
+        secret = encrypt(_mfa["secret"].encode(), purpose=SECRET_PURPOSE)
+        _mfa["factors"] = TotpFactor.objects.bulk_create(
+            TotpFactor(user=user, name="Bench app", secret=secret, confirmed_at=now)
+            for user in users
+        )
+    return _mfa["factors"]
+
+
+def _mfa_bodies(count: int) -> list[str]:
+    """Answers to fresh sign-in challenges with a code of the current step, or the next."""
+    factors = _mfa_factors()
+    step = totp.time_step(timezone.now())
+    last = _mfa["last_step"]
+    chosen = [(f, step) for f in factors if last.get(f.pk, 0) < step]
+    chosen += [(f, step + 1) for f in factors if last.get(f.pk, 0) == step]
+    if len(chosen) < count:
+        raise RuntimeError(f"{count} MFA answers asked, {len(chosen)} factors free this step")
+    otp = pyotp.TOTP(_mfa["secret"], digits=totp.DIGITS, interval=totp.PERIOD)
+    bodies = []
+    with transaction.atomic():
+        for factor, at_step in chosen[:count]:
+            last[factor.pk] = at_step
+            challenge = signin_complete(
+                user=factor.user, amr=[LoginSession.Method.PASSWORD], client=CLIENT
+            )
+            bodies.append(
+                json.dumps(
+                    {
+                        "mfa_token": challenge.token,
+                        "factor_id": str(factor.pk),
+                        "code": otp.generate_otp(at_step),
+                    }
+                )
+            )
+    return bodies
+
+
+def mint_mfa(*, path: str, count: int) -> int:
+    """Open ``count`` sign-in challenges and write their answers (each works once)."""
+    return write_lines(path, _mfa_bodies(count))
+
+
+def signing(*, count: int = 200, rounds: int = 5) -> dict[str, Any]:
+    """What signing and verifying an access token costs with each algorithm Keyhouse
+    offers: the claims of a real token, signed and verified by keyhouse.tokens.jwt, the
+    median of ``rounds`` batches of ``count``."""
+    claims = pyjwt.decode(access_token(), options={"verify_signature": False})
+    found = {}
+    for algorithm in keys.ALGORITHMS:
+        private_key = keys.generate_private_key(algorithm)
+        kid = keys.public_jwk(private_key)["kid"]
+        signer = keys.Signer(kid, algorithm, private_key)
+        verify_key = keys.VerifyKey(kid, algorithm, private_key.public_key())
+        token = jwt.encode(claims, signer=signer)
+
+        def sign(signer: keys.Signer = signer) -> None:
+            jwt.encode(claims, signer=signer)
+
+        def verify(token: str = token, verify_key: keys.VerifyKey = verify_key) -> None:
+            jwt.decode(
+                token,
+                find_key=lambda _kid: verify_key,
+                issuer=claims["iss"],
+                audience=claims["aud"],
+                leeway=0,
+            )
+
+        found[algorithm] = {
+            "sign_us": _median_us(sign, count, rounds),
+            "verify_us": _median_us(verify, count, rounds),
+            "token_bytes": len(token),
+        }
+    return found
+
+
+def _median_us(call: Any, count: int, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(count):
+            call()
+        times.append((time.perf_counter() - started) / count)
+    return round(statistics.median(times) * 1e6, 1)
+
+
 def access_token() -> str:
     """A fresh access token of a bench user (they live 15 minutes)."""
     user = _users(1)[0]
@@ -181,6 +294,8 @@ def queries(*, scenarios: dict[str, dict[str, str]], password: str) -> dict[str,
             return {}, _refresh_bodies(1)[0]
         if kind == "verify":
             return {}, _verify_bodies(1)[0]
+        if kind == "mfa":
+            return {}, _mfa_bodies(1)[0]
         if kind == "login":
             return {}, json.dumps({"email": email_of(0), "password": password})
         return {}, ""
@@ -231,6 +346,8 @@ if __name__ == "__main__":
             "login_pool": login_pool,
             "mint_refresh": mint_refresh,
             "mint_verify": mint_verify,
+            "mint_mfa": mint_mfa,
+            "signing": signing,
             "access_token": access_token,
             "queries": queries,
             "versions": versions,

@@ -1,4 +1,5 @@
-"""Request ids, one structured access-log line per request, and request metrics.
+"""Request ids, one structured access-log line per request, request metrics, and
+Django's messages made on first use.
 
 Every request passes through here, the bare ones included, so this is written for its
 cost: the request id comes straight from ``request.META`` (``request.headers`` would
@@ -16,7 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 from keyhouse.core import context
 from keyhouse.core.metrics import LATENCY, REQUESTS
@@ -93,3 +97,22 @@ class RequestObservabilityMiddleware:
             },
         )
         logger.handle(record)
+
+
+class MessageMiddleware(DjangoMessageMiddleware):
+    """Django's messages, with their storage made on first use.
+
+    Only the admin shows messages, yet Django's middleware builds the storage (a cookie
+    signer and the session's) for every request, a tenth of a bare API request's cost.
+    The storage is the same one, made when a message is added or read; a request that
+    used none has nothing to save.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+            return response
+        return super().process_response(request, response)
