@@ -14,6 +14,7 @@ Standard library only; it runs the apps' own Python for everything Django does.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import http.client
@@ -100,6 +101,23 @@ class Config:
         default_factory=lambda: os.environ.get("BENCH_REDIS_URL", "") or "redis://127.0.0.1:6379/13"
     )
     write_results: bool = field(default_factory=lambda: not _env_flag("BENCH_NO_RESULTS"))
+    # Keyhouse's signing algorithm for the run ("" keeps KEYHOUSE_JWT_ALGORITHM's default).
+    jwt_algorithm: str = field(default_factory=lambda: os.environ.get("BENCH_JWT_ALGORITHM", ""))
+    # The concurrency phase: several workers on PostgreSQL + Redis, many connections.
+    concurrency: bool = field(default_factory=lambda: _env_flag("BENCH_CONCURRENCY"))
+    concurrency_only: bool = field(default_factory=lambda: _env_flag("BENCH_CONCURRENCY_ONLY"))
+    concurrency_workers: int = field(
+        default_factory=lambda: _env_int("BENCH_CONCURRENCY_WORKERS", 4)
+    )
+    concurrency_connections: int = field(
+        default_factory=lambda: _env_int("BENCH_CONCURRENCY_CONNECTIONS", 200)
+    )
+    concurrency_threads: int = field(
+        default_factory=lambda: _env_int("BENCH_CONCURRENCY_THREADS", 2)
+    )
+    concurrency_duration: int = field(
+        default_factory=lambda: _env_int("BENCH_CONCURRENCY_DURATION", 30)
+    )
 
     def check(self) -> None:
         unknown = set(self.scenarios) - set(SCENARIOS)
@@ -107,6 +125,8 @@ class Config:
             raise BenchError(f"Unknown BENCH_SCENARIOS {sorted(unknown)}; known: {list(SCENARIOS)}")
         if self.db not in {"sqlite", "postgres"}:
             raise BenchError("BENCH_DB is sqlite (the default) or postgres.")
+        if self.jwt_algorithm not in {"", "RS256", "ES256", "EdDSA"}:
+            raise BenchError("BENCH_JWT_ALGORITHM is RS256, ES256 or EdDSA.")
         if self.rounds < 1 or self.duration < 1 or self.connections < self.threads:
             raise BenchError(
                 "BENCH_ROUNDS and BENCH_DURATION must be positive and "
@@ -476,6 +496,8 @@ class App:
         }
         if self.redis_url:
             values["REDIS_URL"] = self.redis_url
+        if self.side == "keyhouse" and self.config.jwt_algorithm:
+            values["KEYHOUSE_JWT_ALGORITHM"] = self.config.jwt_algorithm
         values.update(extra or {})
         return child_env(values)
 
@@ -709,7 +731,12 @@ def ensure_reference_venv(log: TextIO) -> None:
 
 def ensure_services(config: Config, log: TextIO) -> None:
     """PostgreSQL and Redis must answer when asked for."""
-    if config.db != "postgres" and not config.scale and not config.redis_for_keyhouse:
+    if (
+        config.db != "postgres"
+        and not config.scale
+        and not config.redis_for_keyhouse
+        and not (config.concurrency or config.concurrency_only)
+    ):
         return
     probe = run(
         [str(KEYHOUSE_PYTHON), "-c", PROBE_SERVICES, config.postgres, config.redis],
@@ -816,8 +843,16 @@ def compare(config: Config, raw: Path, log: TextIO) -> dict[str, Any]:
         queries[app.name] = app.call("queries", scenarios=table, password=PASSWORD)
     versions = {app.name: app.call("versions") for app in apps}
     hashing = {app.name: app.call("hashing") for app in apps}
+    print("Timing access-token signatures by algorithm (in-process)", flush=True)
+    signing = keyhouse.call("signing")
     measured = serve_and_alternate(apps, scenarios, config.rounds)
     return {
+        "scenarios": {
+            scenario.name: {"against": scenario.against, "at_least": scenario.at_least}
+            for scenario in scenarios
+        },
+        "signing": signing,
+        "algorithm": config.jwt_algorithm or "RS256",
         "apps": {
             app.name: {
                 "label": app.label,
@@ -883,6 +918,81 @@ def scale(config: Config, raw: Path, log: TextIO) -> dict[str, Any]:
     }
 
 
+def concurrency(config: Config, raw: Path, log: TextIO) -> dict[str, Any]:
+    """Refresh and login on several workers with many connections, PostgreSQL + Redis:
+    throughput and tail latency, then the database checked for duplicated sessions."""
+    loaded = dataclasses.replace(
+        config,
+        workers=config.concurrency_workers,
+        connections=config.concurrency_connections,
+        threads=config.concurrency_threads,
+        duration=config.concurrency_duration,
+    )
+    app = App(
+        name="keyhouse-concurrency",
+        label=f"Keyhouse, {loaded.workers} workers",
+        side="keyhouse",
+        config=loaded,
+        raw=raw,
+        port=config.port + 4,
+        database_url=f"{config.postgres}/keyhouse_bench_concurrency",
+        redis_url=config.redis,
+        users=config.users,
+    )
+    print(f"Preparing {app.label} in PostgreSQL", flush=True)
+    start_app(app, log)
+    app.server = start_server(app)
+    runs = {}
+    try:
+        for name in ("refresh", "login"):
+            scenario = SCENARIOS[name]
+            pool = app.pools[scenario.kind]
+            once = scenario.pool_mode == "once"
+            if once:
+                ensure_pool(app, pool, FIRST_RATE_GUESS * loaded.warmup * POOL_MARGIN * 2)
+            warm = wrk(app, scenario, seconds=loaded.warmup, auth="", label="warmup")
+            if once:
+                ensure_pool(app, pool, warm["rps"] * loaded.duration * POOL_MARGIN * 1.5 + 500)
+            before = app.call("sessions_state")
+            figures = wrk(app, scenario, seconds=loaded.duration, auth="", label="measure")
+            after = app.call("sessions_state")
+            figures["integrity"] = duplicated_sessions(name, before, after, figures)
+            figures["errors"] = {k: v for k, v in figures["errors"].items() if k != "status"}
+            figures["rss_mb"] = [kib.get("VmHWM", 0) * 1024 / 1e6 for kib in app_memory(app)["kib"]]
+            runs[name] = figures
+            print(report.progress_line(name, 1, 1, app.label, figures), flush=True)
+    finally:
+        stop_server(app.server)
+    return {
+        "workers": loaded.workers,
+        "connections": loaded.connections,
+        "threads": loaded.threads,
+        "duration": loaded.duration,
+        "warmup": loaded.warmup,
+        "server_cpu": loaded.server_cpu,
+        "runs": runs,
+    }
+
+
+def duplicated_sessions(
+    name: str, before: dict[str, int], after: dict[str, int], figures: dict[str, Any]
+) -> dict[str, Any]:
+    """What the database holds beyond what the 2xx answers account for."""
+    answered = figures["requests"] - figures["non2xx"]
+    if name == "refresh":
+        rotated = after["rotated"] - before["rotated"]
+        forks = after["forked_sessions"]
+        return {
+            "duplicated": forks + max(0, rotated - answered),
+            "what": f"{forks} forked sessions, {rotated:,} rotations for {answered:,} answers",
+        }
+    opened = after["sessions"] - before["sessions"]
+    return {
+        "duplicated": max(0, opened - answered),
+        "what": f"{opened:,} sessions opened for {answered:,} answers",
+    }
+
+
 def main() -> int:
     config = Config()
     config.check()
@@ -900,10 +1010,13 @@ def main() -> int:
             ensure_reference_venv(log)
             ensure_services(config, log)
             data["machine"] = machine()
-            if not config.scale_only:
+            only = config.scale_only or config.concurrency_only
+            if not only:
                 data["compare"] = compare(config, raw, log)
             if config.scale or config.scale_only:
                 data["scale"] = scale(config, raw, log)
+            if config.concurrency or config.concurrency_only:
+                data["concurrency"] = concurrency(config, raw, log)
         except BenchError as exc:
             print(f"bench: {exc}", file=sys.stderr)
             return 2

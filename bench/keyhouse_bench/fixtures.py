@@ -32,6 +32,7 @@ from django.contrib.auth.hashers import (  # noqa: E402
     make_password,
 )
 from django.db import connection, transaction  # noqa: E402
+from django.db.models import Count  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from keyhouse.accounts.models import PendingSignup  # noqa: E402
@@ -44,7 +45,7 @@ from keyhouse.mfa.models import TotpFactor  # noqa: E402
 from keyhouse.mfa.services.challenges import signin_complete  # noqa: E402
 from keyhouse.mfa.services.factors import SECRET_PURPOSE  # noqa: E402
 from keyhouse.tokens import jwt, keys  # noqa: E402
-from keyhouse.tokens.models import LoginSession  # noqa: E402
+from keyhouse.tokens.models import LoginSession, RefreshToken  # noqa: E402
 from keyhouse.tokens.services import session_start  # noqa: E402
 from keyhouse.users.models import User  # noqa: E402
 
@@ -278,6 +279,22 @@ def _median_us(call: Any, count: int, rounds: int) -> float:
     return round(statistics.median(times) * 1e6, 1)
 
 
+def sessions_state() -> dict[str, int]:
+    """Counts to find duplicated sessions with after a run under concurrency."""
+    forked = (
+        RefreshToken.objects.filter(rotated_at__isnull=True)
+        .values("session_id")
+        .annotate(live=Count("id"))
+        .filter(live__gt=1)
+        .count()
+    )
+    return {
+        "sessions": LoginSession.objects.count(),
+        "rotated": RefreshToken.objects.filter(rotated_at__isnull=False).count(),
+        "forked_sessions": forked,
+    }
+
+
 def access_token() -> str:
     """A fresh access token of a bench user (they live 15 minutes)."""
     user = _users(1)[0]
@@ -348,6 +365,7 @@ if __name__ == "__main__":
             "mint_verify": mint_verify,
             "mint_mfa": mint_mfa,
             "signing": signing,
+            "sessions_state": sessions_state,
             "access_token": access_token,
             "queries": queries,
             "versions": versions,
