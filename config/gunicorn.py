@@ -47,6 +47,7 @@ def on_starting(server: Any) -> None:
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
+    from django.db import connections
 
     try:
         django.setup()
@@ -56,6 +57,9 @@ def on_starting(server: Any) -> None:
     except SystemCheckError as exc:
         print(exc, file=sys.stderr)
         sys.exit(1)
+    # The workers are forked from this process: a connection the checks left open
+    # would be shared by all of them, their queries interleaving on one socket.
+    connections.close_all()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -90,6 +90,21 @@ def test_gunicorn_refuses_to_start_without_a_secret_key_in_one_line():
     assert "Traceback" not in result.stderr
 
 
+def test_gunicorn_forks_its_workers_without_a_database_connection(ready_env, tmp_path):
+    # Workers forked with the checks' open connection would share its socket: under
+    # load their queries interleave and PostgreSQL answers them out of turn.
+    program = (
+        "import runpy\n"
+        "from django.db import connections\n"
+        "runpy.run_path('config/gunicorn.py')['on_starting'](None)\n"
+        "print([alias for alias in connections if connections[alias].connection is not None])"
+    )
+    env = {**ready_env, "WEB_CONCURRENCY": "1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "m")}
+    result = run_python("-c", program, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
 @pytest.mark.parametrize(
     ("change", "error"),
     [
