@@ -97,10 +97,11 @@ local function json_string(value)
 end
 
 function done(summary, latency, requests)
-  local total_non2xx, most_handed, any_exhausted, error_seen = 0, 0, false, nil
+  local total_non2xx, most_handed, sent, any_exhausted, error_seen = 0, 0, 0, false, nil
   for _, thread in ipairs(threads) do
     total_non2xx = total_non2xx + (thread:get("non2xx") or 0)
     most_handed = math.max(most_handed, thread:get("handed") or 0)
+    sent = sent + (thread:get("handed") or 0)
     any_exhausted = any_exhausted or thread:get("exhausted")
     error_seen = error_seen or thread:get("first_error")
   end
@@ -109,12 +110,12 @@ function done(summary, latency, requests)
     '{"requests": %d, "duration_us": %d, "bytes": %d, "non2xx": %d, '
       .. '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, '
       .. '"latency_us": {"p50": %d, "p90": %d, "p99": %d, "mean": %.1f, "max": %d}, '
-      .. '"pool_used": %d, "pool_exhausted": %s, "first_error": %s}',
+      .. '"pool_used": %d, "sent": %d, "pool_exhausted": %s, "first_error": %s}',
     summary.requests, summary.duration, summary.bytes, total_non2xx,
     errors.connect, errors.read, errors.write, errors.status, errors.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency.mean, latency.max,
-    most_handed * nthreads, tostring(any_exhausted), json_string(error_seen)
+    most_handed * nthreads, sent, tostring(any_exhausted), json_string(error_seen)
   )
   if result_file and result_file ~= "" then
     local file = assert(io.open(result_file, "w"))
