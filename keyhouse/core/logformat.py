@@ -1,10 +1,12 @@
 """The production log format: python-json-logger's JSON lines, for less per record.
 
 Every request writes an access-log record, so the formatter's per-record work counts
-on the bare request. This one writes exactly what ``pythonjsonlogger.json.JsonFormatter``
-writes, but works out the renamed field names once, skips the extra fields of a record
-with one set lookup each, formats the time's seconds once a second and reuses one JSON
-encoder instead of building one a line.
+on the bare request. This one writes the fields python-json-logger's formatters write,
+in the same order, but works out the renamed field names once, skips the extra fields
+of a record with one set lookup each, formats the time's seconds once a second and
+encodes with orjson (python-json-logger's ``OrjsonFormatter``), five times cheaper than
+the standard library's encoder on an access-log line. orjson writes no space after
+``:`` and ``,`` and leaves non-ASCII characters as they are (UTF-8).
 """
 
 from __future__ import annotations
@@ -13,20 +15,15 @@ import logging
 import time
 from typing import Any
 
-from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 
-class JsonFormatter(BaseJsonFormatter):
+class JsonFormatter(OrjsonFormatter):
     """One JSON object a line: the fields named in ``fmt`` (renamed), then the record's
     extra fields, as python-json-logger orders them."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._encoder = self.json_encoder(
-            default=self.json_default,
-            indent=self.json_indent,
-            ensure_ascii=self.json_ensure_ascii,
-        )
         self._named = [(field, self._get_rename(field)) for field in self._required_fields]
         # What the fast path leaves out; the base class handles these options.
         self._plain = not (
@@ -60,6 +57,3 @@ class JsonFormatter(BaseJsonFormatter):
         for key, value in fields.items():
             if key not in skip and not (isinstance(key, str) and key.startswith("_")):
                 log_data[rename.get(key, key)] = value
-
-    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
-        return self._encoder.encode(log_data)

@@ -7,7 +7,7 @@ from http import HTTPStatus
 
 import pytest
 from django.conf import settings as django_settings
-from pythonjsonlogger.json import JsonFormatter as LibraryJsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from keyhouse.core.context import RequestContextFilter
 from keyhouse.core.logformat import JsonFormatter
@@ -38,7 +38,7 @@ def _production_json_formatter(cls: type) -> logging.Formatter:
 
 def test_the_json_format_writes_what_python_json_logger_writes():
     ours = _production_json_formatter(JsonFormatter)
-    library = _production_json_formatter(LibraryJsonFormatter)
+    library = _production_json_formatter(OrjsonFormatter)
     logger = logging.getLogger("keyhouse.access")
     records = [
         logger.makeRecord(
