@@ -86,7 +86,9 @@ test: deps-dev lint
 
 # Benchmarks against djoser + simplejwt, results in bench/results/ (see bench/README.md).
 # SCALE=1 adds refresh and login with 1,000 against 1,000,000 users in PostgreSQL;
-# DB=postgres runs the comparison on PostgreSQL + Redis instead of SQLite.
+# DB=postgres runs the comparison on PostgreSQL + Redis instead of SQLite;
+# CONCURRENCY=1 adds refresh and login on 4 workers with 200 connections.
 .PHONY: bench
 bench: deps-dev
-	BENCH_SCALE=$${BENCH_SCALE:-$(SCALE)} BENCH_DB=$${BENCH_DB:-$(DB)} $(PY) bench/run.py
+	BENCH_SCALE=$${BENCH_SCALE:-$(SCALE)} BENCH_DB=$${BENCH_DB:-$(DB)} \
+	BENCH_CONCURRENCY=$${BENCH_CONCURRENCY:-$(CONCURRENCY)} $(PY) bench/run.py
