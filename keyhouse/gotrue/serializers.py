@@ -11,6 +11,7 @@ from keyhouse.accounts.serializers import (
     NewPasswordField,
     PasswordField,
     PhoneField,
+    SignupInputSerializer,
 )
 from keyhouse.core.fields import OneTimeCodeField, StrictCharField
 from keyhouse.mfa.serializers import TotpCodeField
@@ -20,10 +21,11 @@ from keyhouse.users.emails import email_canonical
 DISPLAY_NAME_KEYS = ("display_name", "full_name", "name")
 
 
-class GoTrueSignupInputSerializer(serializers.Serializer):
+class GoTrueSignupInputSerializer(SignupInputSerializer):
+    """Keyhouse's sign-up, with the display name read from GoTrue's ``data``."""
+
     email = AddressField(required=False)
     phone = PhoneField(required=False)
-    password = NewPasswordField()
     data = serializers.DictField(required=False, default=dict)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -32,8 +34,8 @@ class GoTrueSignupInputSerializer(serializers.Serializer):
                 {"email": ["Sign up by email; a phone number signs up with a code (POST /otp)."]}
             )
         name = next((attrs["data"][k] for k in DISPLAY_NAME_KEYS if k in attrs["data"]), "")
-        attrs["display_name"] = str(name)[:150] if isinstance(name, str) else ""
-        return attrs
+        attrs["display_name"] = name[:150] if isinstance(name, str) else ""
+        return super().validate(attrs)
 
 
 class GoTruePasswordGrantInputSerializer(serializers.Serializer):
