@@ -36,7 +36,7 @@ class WrongPassword(KeyhouseError):
 class NoCodeChannel(KeyhouseError):
     code = "no_verified_phone"
     status = HTTPStatus.BAD_REQUEST
-    message = _("This account has no verified phone to receive a code; use the password.")
+    message = _("This account has no verified phone or email to receive a code; use the password.")
 
 
 def reauthentication_code_channel(*, user: User) -> tuple[Purpose, str] | None:
