@@ -40,7 +40,11 @@ from keyhouse.accounts.services.phone import (
     phone_sign_in,
     phone_sign_in_code_send,
 )
-from keyhouse.accounts.services.reauthentication import reauthenticate, reauthentication_code_send
+from keyhouse.accounts.services.reauthentication import (
+    reauthenticate,
+    reauthentication_code_channel,
+    reauthentication_code_send,
+)
 from keyhouse.accounts.services.signin import signin_with_password
 from keyhouse.accounts.services.signup import email_verification_resend, email_verify, signup
 from keyhouse.codes.models import Purpose
@@ -130,7 +134,8 @@ class PublicGoTrueApi(GoTrueApi):
 
 
 def _limit(request: Request, action: str, target: str | None = None) -> None:
-    """Count the request against ``action``'s limits, as Keyhouse's own views do."""
+    """Count the request once against each of ``action``'s limits, as Keyhouse's own
+    views do; ``target`` is the canonical address or number, once the input is valid."""
 
     def values(key: str) -> str | None:
         if key == "ip":
@@ -184,7 +189,6 @@ class SignupApi(PublicGoTrueApi):
     code_channel = "email"
 
     def post(self, request: Request) -> Response:
-        _limit(request, "signup")
         data = _valid(GoTrueSignupInputSerializer, request)
         _limit(request, "signup", data["email"])
         signup(
@@ -214,12 +218,11 @@ class TokenApi(PublicGoTrueApi):
         raise GoTrueRefused("validation_failed", _("Unsupported grant_type."))
 
     def _password(self, request: Request) -> Response:
-        _limit(request, "login")
         data = _valid(GoTruePasswordGrantInputSerializer, request)
+        _limit(request, "login", data["email"] or None)
         if not data["email"]:
             # A phone number has no password in Keyhouse: it signs in with a code.
             raise GoTrueRefused("invalid_credentials", _("Invalid login credentials"))
-        _limit(request, "login", data["email"])
         result = signin_with_password(
             email=data["email"],
             password=data["password"],
@@ -310,7 +313,6 @@ class RecoverApi(PublicGoTrueApi):
     code_channel = "email"
 
     def post(self, request: Request) -> Response:
-        _limit(request, "password_forgot")
         data = _valid(GoTrueRecoverInputSerializer, request)
         _limit(request, "password_forgot", data["email"])
         password_forgot(email=data["email"], client=client_info(request))
@@ -322,7 +324,8 @@ class ReauthenticateApi(GoTrueApi):
     def get(self, request: Request) -> Response:
         _limit(request, "reauthenticate")
         user = request.user.user
-        self.code_channel = "sms" if user.phone_verified_at else "email"
+        channel = reauthentication_code_channel(user=user)
+        self.code_channel = "sms" if channel and channel[0] == Purpose.PHONE_SIGN_IN else "email"
         reauthentication_code_send(user=user, client=client_info(request))
         return Response({})
 

@@ -248,3 +248,30 @@ def test_cors_preflight_grants_the_supabase_headers(api_client, settings):
 
     assert response["Access-Control-Allow-Origin"] == "https://app.example.com"
     assert "x-supabase-api-version" in response["Access-Control-Allow-Headers"]
+
+
+def test_the_sign_in_limit_counts_each_request_once(
+    api_client, verified_user, settings, window_start
+):
+    settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "login": "2/m/ip"}
+
+    answers = [sign_in(api_client).status_code for _ in range(3)]
+
+    assert answers == [HTTPStatus.OK, HTTPStatus.OK, HTTPStatus.TOO_MANY_REQUESTS]
+    limited = sign_in(api_client)
+    assert limited.json()["code"] == "over_request_rate_limit"
+    assert int(limited["Retry-After"]) > 0
+
+
+def test_reauthenticate_mails_a_nonce_for_the_password_change(auth_client, tokens, smtp_mailer):
+    assert auth_client.get("/auth/v1/reauthenticate").json() == {}
+    nonce = code_in_mail(smtp_mailer.messages[-1])
+    body = {"password": NEW_PASSWORD, "nonce": "000000"}
+
+    wrong = auth_client.put("/auth/v1/user", body, format="json")
+    right = auth_client.put("/auth/v1/user", {**body, "nonce": nonce}, format="json")
+
+    assert wrong.json()["code"] == "otp_expired"
+    assert right.status_code == HTTPStatus.OK
+    tokens.user.refresh_from_db()
+    assert tokens.user.check_password(NEW_PASSWORD)
