@@ -5,6 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 import jwt
+import pyotp
 import pytest
 
 from keyhouse.conftest import PASSWORD
@@ -275,3 +276,52 @@ def test_reauthenticate_mails_a_nonce_for_the_password_change(auth_client, token
     assert right.status_code == HTTPStatus.OK
     tokens.user.refresh_from_db()
     assert tokens.user.check_password(NEW_PASSWORD)
+
+
+def enrol(client):
+    factor = client.post("/auth/v1/factors", {"factor_type": "totp"}, format="json").json()
+    challenge = client.post(f"/auth/v1/factors/{factor['id']}/challenge").json()
+    return factor, challenge
+
+
+def test_mfa_verify_raises_the_session_and_retires_its_refresh_token(
+    api_client, verified_user, settings
+):
+    settings.KEYHOUSE_REFRESH_GRACE_PERIOD = 0
+    first = sign_in(api_client).json()
+    factor, challenge = enrol(bearer(api_client, first))
+    code = pyotp.TOTP(factor["totp"]["secret"]).now()
+
+    verified = api_client.post(
+        f"/auth/v1/factors/{factor['id']}/verify",
+        {"challenge_id": challenge["id"], "code": code},
+        format="json",
+    ).json()
+
+    assert claims_of(verified["access_token"])["aal"] == "aal2"
+    assert verified["user"]["factors"][0]["status"] == "verified"
+    api_client.credentials()
+    old = post(
+        api_client, "token?grant_type=refresh_token", {"refresh_token": first["refresh_token"]}
+    )
+    assert old.json()["code"] == "refresh_token_already_used"
+
+
+def test_a_challenge_binds_its_factor_and_session(api_client, verified_user):
+    first, second = sign_in(api_client).json(), sign_in(api_client).json()
+    factor, challenge = enrol(bearer(api_client, first))
+    code = pyotp.TOTP(factor["totp"]["secret"]).now()
+    body = {"challenge_id": challenge["id"], "code": code}
+
+    forged = api_client.post(
+        f"/auth/v1/factors/{factor['id']}/verify",
+        {**body, "challenge_id": challenge["id"] + "x"},
+        format="json",
+    )
+    elsewhere = bearer(api_client, second).post(
+        f"/auth/v1/factors/{factor['id']}/verify", body, format="json"
+    )
+
+    assert forged.json()["code"] == "mfa_challenge_expired"
+    assert elsewhere.json()["code"] == "mfa_challenge_expired"
+    assert LoginSession.objects.filter(aal="aal2").count() == 0
