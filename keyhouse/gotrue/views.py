@@ -51,8 +51,8 @@ from keyhouse.codes.models import Purpose
 from keyhouse.codes.selectors import code_live_user_id
 from keyhouse.codes.services import CodeInvalid
 from keyhouse.core.exceptions import KeyhouseError
-from keyhouse.core.http import client_info, client_ip
-from keyhouse.core.ratelimit import ratelimit_enforce
+from keyhouse.core.http import client_info
+from keyhouse.core.ratelimit import ratelimit_request
 from keyhouse.gotrue import errors, shapes
 from keyhouse.gotrue.serializers import (
     GoTrueFactorEnrolInputSerializer,
@@ -122,7 +122,9 @@ class GoTrueApi(APIView):
     def get_exception_handler(self) -> Any:
         return errors.exception_handler
 
-    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any):
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
         response[errors.API_VERSION_HEADER] = errors.API_VERSION
         return response
@@ -136,16 +138,7 @@ class PublicGoTrueApi(GoTrueApi):
 def _limit(request: Request, action: str, target: str | None = None) -> None:
     """Count the request once against each of ``action``'s limits, as Keyhouse's own
     views do; ``target`` is the canonical address or number, once the input is valid."""
-
-    def values(key: str) -> str | None:
-        if key == "ip":
-            return client_ip(request)
-        if key == "user":
-            user = getattr(request, "user", None)
-            return str(user.pk) if user is not None and user.is_authenticated else None
-        return target
-
-    ratelimit_enforce(action=action, values=values)
+    ratelimit_request(request=request, action=action, target=target)
 
 
 def _valid(serializer_class: type, request: Request) -> dict[str, Any]:
@@ -321,6 +314,8 @@ class RecoverApi(PublicGoTrueApi):
 
 @extend_schema(exclude=True)
 class ReauthenticateApi(GoTrueApi):
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
     def get(self, request: Request) -> Response:
         _limit(request, "reauthenticate")
         user = request.user.user
@@ -332,6 +327,8 @@ class ReauthenticateApi(GoTrueApi):
 
 @extend_schema(exclude=True)
 class UserApi(GoTrueApi):
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
     def get(self, request: Request) -> Response:
         return Response(shapes.user_body(request.user.user))
 
@@ -370,6 +367,8 @@ class UserApi(GoTrueApi):
 
 @extend_schema(exclude=True)
 class LogoutApi(GoTrueApi):
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
     def post(self, request: Request) -> Response:
         scope = LOGOUT_SCOPES.get(request.query_params.get("scope", "global"))
         if scope is None:
@@ -385,6 +384,8 @@ class LogoutApi(GoTrueApi):
 
 @extend_schema(exclude=True)
 class FactorsApi(GoTrueApi):
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
     def post(self, request: Request) -> Response:
         _limit(request, "mfa_enrol")
         data = _valid(GoTrueFactorEnrolInputSerializer, request)
@@ -433,6 +434,8 @@ class FactorChallengeApi(GoTrueApi):
     once); the challenge only binds the verify to this factor and session.
     """
 
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
     def post(self, request: Request, factor_id: uuid.UUID) -> Response:
         _limit(request, "mfa_verify")
         factor = _factor(request, factor_id)
@@ -449,6 +452,8 @@ class FactorVerifyApi(GoTrueApi):
 
     Either way the session rises to aal2, and the client gets a new pair saying so.
     """
+
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
 
     def post(self, request: Request, factor_id: uuid.UUID) -> Response:
         _limit(request, "mfa_confirm")
@@ -480,6 +485,8 @@ class FactorVerifyApi(GoTrueApi):
 
 @extend_schema(exclude=True)
 class FactorApi(GoTrueApi):
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
     def delete(self, request: Request, factor_id: uuid.UUID) -> Response:
         _limit(request, "mfa_remove")
         totp_factor_remove(

@@ -325,3 +325,24 @@ def test_a_challenge_binds_its_factor_and_session(api_client, verified_user):
     assert forged.json()["code"] == "mfa_challenge_expired"
     assert elsewhere.json()["code"] == "mfa_challenge_expired"
     assert LoginSession.objects.filter(aal="aal2").count() == 0
+
+
+def test_a_policy_that_requires_a_factor_lets_the_session_enrol_one(
+    api_client, verified_user, settings
+):
+    settings.KEYHOUSE_MFA_POLICY = "required"
+    client = bearer(api_client, sign_in(api_client).json())
+
+    assert client.get("/auth/v1/user").status_code == HTTPStatus.OK
+    factor, challenge = enrol(client)
+    updated = client.put("/auth/v1/user", {"data": {"a": 1}}, format="json")
+    code = pyotp.TOTP(factor["totp"]["secret"]).now()
+    verified = client.post(
+        f"/auth/v1/factors/{factor['id']}/verify",
+        {"challenge_id": challenge["id"], "code": code},
+        format="json",
+    )
+
+    assert challenge["type"] == "totp"
+    assert updated.status_code == HTTPStatus.OK
+    assert verified.status_code == HTTPStatus.OK
