@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "keyhouse.tokens",
     "keyhouse.mfa",
     "keyhouse.accounts",
+    "keyhouse.gotrue",
 ]
 
 MIDDLEWARE = [
@@ -234,10 +235,19 @@ if DEBUG:
         *env.list("KEYHOUSE_DEV_ORIGINS", default=[]),
     ]
 CORS_ALLOWED_ORIGIN_REGEXES = env.str("CORS_ALLOWED_ORIGIN_REGEXES", default="").split()
-CORS_URLS_REGEX = r"^/(?:api/v1/|\.well-known/)"
+CORS_URLS_REGEX = r"^/(?:api/v1/|auth/v1/|\.well-known/)"
 CORS_ALLOW_CREDENTIALS = True
-CORS_ALLOW_HEADERS = ("authorization", "content-type", "x-keyhouse-client", "x-request-id")
-CORS_EXPOSE_HEADERS = ("Retry-After", "X-Request-ID", "WWW-Authenticate")
+# apikey, x-client-info and x-supabase-api-version: what supabase-js sends to /auth/v1/.
+CORS_ALLOW_HEADERS = (
+    "authorization",
+    "content-type",
+    "x-keyhouse-client",
+    "x-request-id",
+    "apikey",
+    "x-client-info",
+    "x-supabase-api-version",
+)
+CORS_EXPOSE_HEADERS = ("Retry-After", "X-Request-ID", "WWW-Authenticate", "X-Supabase-Api-Version")
 # How long browsers may reuse a preflight's answer (Chromium keeps it 2 hours at most).
 CORS_PREFLIGHT_MAX_AGE = env.int("CORS_PREFLIGHT_MAX_AGE", default=7200)
 
@@ -436,6 +446,7 @@ _RATE_LIMIT_DEFAULTS = {
     "token_refresh": "60/m/ip",
     "token_revoke": "60/m/ip",
     "phone_send_code": "20/m/ip",
+    "email_send_code": "20/m/ip",
     "phone_verify": "30/m/ip",
     "reauthenticate": "10/m/user",
     "password_change": "5/m/user",

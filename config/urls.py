@@ -23,6 +23,7 @@ urlpatterns = [
         name="docs",
     ),
     re_path(r"^api/", ApiNotFoundApi.as_view()),
+    path("auth/v1/", include("keyhouse.gotrue.urls")),
     path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path(
         ".well-known/oauth-authorization-server",

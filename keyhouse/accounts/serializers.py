@@ -87,7 +87,11 @@ class PasswordResetInputSerializer(EmailInputSerializer):
 
 class ReauthenticateInputSerializer(serializers.Serializer):
     password = PasswordField(required=False)
-    code = OneTimeCodeField(required=False, help_text="A phone sign-in code.")
+    code = OneTimeCodeField(
+        required=False,
+        help_text="A code sent to the verified phone, or to the verified email of an account "
+        "with no verified phone.",
+    )
     totp_code = TotpCodeField(required=False)
     exactly_one_of = ("password", "code", "totp_code")
 

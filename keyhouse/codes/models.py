@@ -13,6 +13,7 @@ class Purpose(models.TextChoices):
     VERIFY_EMAIL = "verify_email", _("Verify email")
     VERIFY_PHONE = "verify_phone", _("Verify phone")
     PHONE_SIGN_IN = "phone_sign_in", _("Sign in by phone")
+    EMAIL_SIGN_IN = "email_sign_in", _("Sign in by email")
     PASSWORD_RESET = "password_reset", _("Reset password")
     CHANGE_EMAIL = "change_email", _("Change email")
     CHANGE_PHONE = "change_phone", _("Change phone")

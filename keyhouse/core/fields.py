@@ -13,6 +13,9 @@ class StrictCharField(serializers.CharField):
 
     DRF's CharField accepts ``12345678`` as the string ``"12345678"``; for passwords and
     codes a client sending a number has a bug that should be reported, not hidden.
+
+    ``max_length`` holds for the text as sent, as the OpenAPI document's ``maxLength``
+    says, not only once surrounding whitespace is trimmed.
     """
 
     default_error_messages = {"invalid": "Not a valid string."}
@@ -20,6 +23,8 @@ class StrictCharField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 

@@ -225,6 +225,21 @@ def ratelimit_target(*, action: str, target: str) -> None:
     ratelimit_enforce(action=action, values={"target": target}.get)
 
 
+def ratelimit_request(*, request: Any, action: str, target: str | None = None) -> None:
+    """Count a request against the "/ip" and "/user" limits of ``action``, and against its
+    "/target" limits too when ``target`` is given (see ``ratelimit_target``)."""
+
+    def values(key: str) -> str | None:
+        if key == "ip":
+            return client_ip(request)
+        if key == "user":
+            user = getattr(request, "user", None)
+            return str(user.pk) if user is not None and user.is_authenticated else None
+        return target
+
+    ratelimit_enforce(action=action, values=values)
+
+
 def rate_limit(action: str) -> Callable:
     """Decorate an API view method with the "/ip" and "/user" limits of ``action``.
 
@@ -235,15 +250,7 @@ def rate_limit(action: str) -> Callable:
     def decorator(method: Callable) -> Callable:
         @wraps(method)
         def wrapper(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-            def values(key: str) -> str | None:
-                if key == "ip":
-                    return client_ip(request)
-                if key == "user":
-                    user = getattr(request, "user", None)
-                    return str(user.pk) if user is not None and user.is_authenticated else None
-                return None
-
-            ratelimit_enforce(action=action, values=values)
+            ratelimit_request(request=request, action=action)
             return method(view, request, *args, **kwargs)
 
         wrapper.rate_limit_action = action  # type: ignore[attr-defined] - read by core.schema

@@ -88,14 +88,20 @@ def _refresh_successor(secret: str) -> str:
     return keyed_hash(secret, salt=REFRESH_SUCCESSOR_SALT)
 
 
-def access_token_issue(*, session: LoginSession, now: datetime | None = None) -> str:
-    """Sign an access token for a session (RFC 9068 claims plus verification status)."""
+def access_token_issue(
+    *, session: LoginSession, now: datetime | None = None, claims: dict[str, Any] | None = None
+) -> str:
+    """Sign an access token for a session (RFC 9068 claims plus verification status).
+
+    ``claims`` adds claims or replaces some, for an API shaped like another product's
+    (keyhouse.gotrue); the registered claims that the bearer check reads stay as made here.
+    """
     signer = keys.keyring_current().signer
     if signer is None:
         raise SigningKeyMissing
     user = session.user
     issued_at = int((now or timezone.now()).timestamp())
-    claims = {
+    payload = {
         "iss": settings.KEYHOUSE_JWT_ISSUER,
         "aud": settings.KEYHOUSE_JWT_AUDIENCE,
         "sub": str(user.pk),
@@ -111,7 +117,8 @@ def access_token_issue(*, session: LoginSession, now: datetime | None = None) ->
         "email_verified": user.email_verified_at is not None,
         "phone_verified": user.phone_verified_at is not None,
     }
-    return jwt.encode(claims, signer=signer)
+    protected = {name: payload[name] for name in jwt.REQUIRED_CLAIMS}
+    return jwt.encode({**payload, **(claims or {}), **protected}, signer=signer)
 
 
 def _token_pair(session: LoginSession, refresh_token: str, now: datetime) -> TokenPair:
@@ -221,6 +228,26 @@ def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
             detail={"session": str(session.pk)},
         )
     raise RefreshTokenReused
+
+
+@transaction.atomic
+def session_refresh_token_renew(*, session_id: uuid.UUID) -> TokenPair:
+    """Give a live session a new refresh token, retiring its current one, and a new pair.
+
+    For a client that gets a fresh pair after a step-up without sending its refresh
+    token (GoTrue's MFA verify): the retired token then counts as rotated, so presenting
+    it again after the grace window is a replay and ends the session.
+    """
+    now = timezone.now()
+    session = LoginSession.objects.select_for_update().select_related("user").get(pk=session_id)
+    if session.revoked_at is not None or not session.user.is_active:
+        raise SessionRevoked
+    if not session.is_live(now):
+        raise SessionExpired
+    RefreshToken.objects.filter(session=session, rotated_at__isnull=True).update(rotated_at=now)
+    secret = random_secret()
+    RefreshToken.objects.create(session=session, token_hash=_refresh_hash(secret))
+    return _token_pair(session, secret, now)
 
 
 def token_revoke(*, token: str, client: ClientInfo) -> int:

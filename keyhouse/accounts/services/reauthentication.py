@@ -19,7 +19,7 @@ from keyhouse.accounts.services.signin import (
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
-from keyhouse.codes.services import code_check
+from keyhouse.codes.services import code_check, code_send
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.mfa.services.factors import TOTP_AMR, totp_any_accept
@@ -36,7 +36,25 @@ class WrongPassword(KeyhouseError):
 class NoCodeChannel(KeyhouseError):
     code = "no_verified_phone"
     status = HTTPStatus.BAD_REQUEST
-    message = _("This account has no verified phone to receive a code; use the password.")
+    message = _("This account has no verified phone or email to receive a code; use the password.")
+
+
+def reauthentication_code_channel(*, user: User) -> tuple[Purpose, str] | None:
+    """Where a re-authentication code goes: the verified phone, else the verified email."""
+    if user.phone is not None and user.phone_verified_at is not None:
+        return Purpose.PHONE_SIGN_IN, str(user.phone)
+    if user.email and user.email_verified_at is not None:
+        return Purpose.EMAIL_SIGN_IN, user.email
+    return None
+
+
+def reauthentication_code_send(*, user: User, client: ClientInfo) -> None:
+    """Send a code to prove again, by SMS to the verified phone or else by email."""
+    channel = reauthentication_code_channel(user=user)
+    if channel is None:
+        raise NoCodeChannel
+    purpose, target = channel
+    code_send(purpose=purpose, target=target, client=client, user=user)
 
 
 def password_confirm(*, user: User, password: str, client: ClientInfo, field: str) -> None:
@@ -68,7 +86,8 @@ def reauthenticate(
     code: str | None = None,
     totp_code: str | None = None,
 ) -> None:
-    """Prove the password, a phone sign-in code, or an authenticator code again.
+    """Prove the password, a code sent by ``reauthentication_code_send`` (or a phone
+    sign-in code), or an authenticator code again.
 
     An authenticator code raises the session to aal2; like a password, each try counts
     on the account's failed sign-in counters.
@@ -82,17 +101,19 @@ def reauthenticate(
         totp_any_accept(user=user, code=totp_code, client=client, during="reauthenticate")
         second_factor, method = TOTP_AMR, "totp"
     else:
-        if user.phone is None or user.phone_verified_at is None:
+        channel = reauthentication_code_channel(user=user)
+        if channel is None:
             raise NoCodeChannel
+        purpose, target = channel
         code_check(
-            purpose=Purpose.PHONE_SIGN_IN,
-            target=str(user.phone),
+            purpose=purpose,
+            target=target,
             code=code or "",
             client=client,
             user_id=user.pk,
             anonymous=False,
         )
-        method = "sms"
+        method = "sms" if purpose == Purpose.PHONE_SIGN_IN else "email"
     session_authenticated(session_id=session_id, second_factor=second_factor)
     audit_record(
         type=AuditEvent.Type.REAUTHENTICATED,

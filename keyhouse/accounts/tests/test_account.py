@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
+from keyhouse.accounts.services.reauthentication import reauthentication_code_send
 from keyhouse.audit.models import AuditEvent
 from keyhouse.codes.models import OneTimeCode
 from keyhouse.conftest import CLIENT
@@ -101,9 +102,19 @@ def test_reauthenticate_takes_a_password_or_a_code(auth_client, body):
     assert response.json()["code"] == "validation_error"
 
 
-def test_reauthenticating_with_a_code_needs_a_verified_phone(auth_client):
+def test_reauthenticating_with_a_code_needs_a_verified_phone_or_email(auth_client, tokens):
+    User.objects.filter(pk=tokens.user.pk).update(email_verified_at=None)
     response = auth_client.post("/api/v1/auth/reauthenticate", {"code": "123456"}, format="json")
     assert response.json()["code"] == "no_verified_phone"
+
+
+def test_without_a_phone_the_code_is_the_one_mailed_to_the_address(
+    auth_client, tokens, smtp_mailer
+):
+    reauthentication_code_send(user=tokens.user, client=CLIENT)
+    code = code_in_mail(smtp_mailer.messages[-1])
+    response = auth_client.post("/api/v1/auth/reauthenticate", {"code": code}, format="json")
+    assert response.status_code == HTTPStatus.NO_CONTENT
 
 
 def test_password_change_keeps_this_session_and_ends_the_others(tokens, password, smtp_mailer):
@@ -130,7 +141,6 @@ def test_password_change_keeps_this_session_and_ends_the_others(tokens, password
             "current_password",
             "invalid_password",
         ),
-        ({"new_password": "a fresh new passphrase"}, "current_password", "validation_error"),
         (
             {"current_password": "PASSWORD", "new_password": "short"},
             "new_password",
@@ -145,6 +155,22 @@ def test_password_change_refuses_bad_input(auth_client, password, body, field, c
     assert response.json()["code"] == code
     assert field in response.json()["errors"]
     assert User.objects.get().check_password(password)
+
+
+def test_without_the_current_password_a_recent_authentication_stands_for_it(
+    auth_client, password, settings
+):
+    body = {"new_password": "a fresh new passphrase"}
+    later = time.time() + settings.KEYHOUSE_REAUTHENTICATION_WINDOW + 60
+    with time_machine.travel(later):
+        stale = auth_client.post("/api/v1/me/password", body, format="json")
+    assert stale.status_code == HTTPStatus.FORBIDDEN
+    assert stale.json()["code"] == "reauthentication_required"
+    assert User.objects.get().check_password(password)
+
+    fresh = auth_client.post("/api/v1/me/password", body, format="json")
+    assert fresh.status_code == HTTPStatus.NO_CONTENT
+    assert User.objects.get().check_password("a fresh new passphrase")
 
 
 def test_email_change_switches_the_address_and_notifies_the_old_one(auth_client, smtp_mailer):

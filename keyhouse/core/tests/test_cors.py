@@ -44,11 +44,14 @@ def test_preflight_from_an_allowed_origin_is_granted_before_authentication(clien
         "access-control-allow-origin": APP,
         "access-control-allow-credentials": "true",
         "access-control-allow-headers": (
-            "authorization, content-type, x-keyhouse-client, x-request-id"
+            "authorization, content-type, x-keyhouse-client, x-request-id, apikey, "
+            "x-client-info, x-supabase-api-version"
         ),
         "access-control-allow-methods": "DELETE, GET, OPTIONS, PATCH, POST, PUT",
         "access-control-max-age": "7200",
-        "access-control-expose-headers": "Retry-After, X-Request-ID, WWW-Authenticate",
+        "access-control-expose-headers": (
+            "Retry-After, X-Request-ID, WWW-Authenticate, X-Supabase-Api-Version"
+        ),
     }
     assert "origin" in response["Vary"].lower()
 

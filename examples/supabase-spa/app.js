@@ -1,0 +1,108 @@
+// The Keyhouse example app written for Supabase Auth: supabase-js, unmodified, with
+// Keyhouse's address as the Supabase URL. No build step: supabase.js is supabase-js's
+// browser build, which defines window.supabase.
+//
+// As with Supabase, supabase-js keeps the session (access and refresh token) in
+// localStorage and refreshes it before the access token expires.
+
+// Keyhouse's address: ?keyhouse=... or port 8000 of this page's own host.
+const KEYHOUSE =
+  new URLSearchParams(location.search).get("keyhouse") ??
+  `${location.protocol}//${location.hostname}:8000`;
+
+// supabase-js sends the key as the apikey header; Keyhouse needs none and ignores it.
+const client = supabase.createClient(KEYHOUSE, "keyhouse-needs-no-key");
+
+let pendingEmail = null;
+
+const $ = (id) => document.getElementById(id);
+
+function show(message, isError = false) {
+  $("status").textContent = message;
+  $("status").classList.toggle("error", isError);
+}
+
+function signedIn(user) {
+  $("profile-email").textContent = user.email;
+  $("signed-out").hidden = true;
+  $("signed-in").hidden = false;
+}
+
+function signedOut() {
+  $("signed-in").hidden = true;
+  $("signed-out").hidden = false;
+}
+
+// auth-js answers {data, error}; error.code is what to branch on.
+function failed(error) {
+  show(error.code ? `${error.message} (${error.code})` : error.message, true);
+}
+
+$("signup-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  pendingEmail = $("signup-email").value;
+  const { error } = await client.auth.signUp({
+    email: pendingEmail,
+    password: $("signup-password").value,
+  });
+  if (error) return failed(error);
+  $("verify-form").hidden = false;
+  show(`Check your email: we sent a code to ${pendingEmail}.`);
+});
+
+$("verify-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const { data, error } = await client.auth.verifyOtp({
+    email: pendingEmail,
+    token: $("verify-code").value,
+    type: "signup",
+  });
+  if (error) return failed(error);
+  $("verify-form").hidden = true;
+  signedIn(data.user);
+  show("Your email is verified and you are signed in.");
+});
+
+$("signin-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const { data, error } = await client.auth.signInWithPassword({
+    email: $("signin-email").value,
+    password: $("signin-password").value,
+  });
+  if (error) return failed(error);
+  signedIn(data.user);
+  show("Signed in.");
+});
+
+$("refresh").addEventListener("click", async () => {
+  const { data, error } = await client.auth.refreshSession();
+  if (error) return failed(error);
+  signedIn(data.user);
+  show("The session was refreshed.");
+});
+
+$("logout").addEventListener("click", async () => {
+  const { error } = await client.auth.signOut();
+  if (error) return failed(error);
+  signedOut();
+  show("Signed out.");
+});
+
+// On load: the session supabase-js kept, checked with Keyhouse (getUser asks it).
+async function start() {
+  $("keyhouse-url").textContent = KEYHOUSE;
+  const { data } = await client.auth.getSession();
+  if (!data.session) {
+    signedOut();
+    return show("Signed out. Sign up or sign in.");
+  }
+  const { data: current, error } = await client.auth.getUser();
+  if (error) {
+    signedOut();
+    return failed(error);
+  }
+  signedIn(current.user);
+  show("Signed in again with the stored session.");
+}
+
+start();

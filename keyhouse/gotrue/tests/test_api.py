@@ -1,0 +1,348 @@
+"""The GoTrue API under /auth/v1/, request by request, with real codes by SMTP and SMS."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+import jwt
+import pyotp
+import pytest
+
+from keyhouse.conftest import PASSWORD
+from keyhouse.testing import code_in_mail
+from keyhouse.tokens import keys
+from keyhouse.tokens.models import LoginSession
+from keyhouse.tokens.services import signing_key_rotate
+
+API_VERSION = {"HTTP_X_SUPABASE_API_VERSION": "2024-01-01"}
+NEW_PASSWORD = "a brand new passphrase"
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def post(client, path, body, **extra):
+    return client.post(f"/auth/v1/{path}", body, format="json", **API_VERSION, **extra)
+
+
+def claims_of(token):
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def sign_in(client, email="ada@example.com", password=PASSWORD):
+    return post(client, "token?grant_type=password", {"email": email, "password": password})
+
+
+def bearer(client, session):
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {session['access_token']}")
+    return client
+
+
+def test_password_grant_answers_a_gotrue_session_with_gotrue_claims(api_client, verified_user):
+    response = sign_in(api_client)
+
+    assert response.status_code == HTTPStatus.OK
+    assert response["X-Supabase-Api-Version"] == "2024-01-01"
+    session = response.json()
+    assert session["token_type"] == "bearer"
+    assert session["expires_in"] == 900
+    assert session["user"]["id"] == str(verified_user.pk)
+    assert session["user"]["app_metadata"] == {"provider": "email", "providers": ["email"]}
+    assert [i["provider"] for i in session["user"]["identities"]] == ["email"]
+    claims = claims_of(session["access_token"])
+    assert claims["session_id"] == claims["sid"]
+    assert claims["role"] == "authenticated"
+    assert claims["is_anonymous"] is False
+    assert claims["aal"] == "aal1"
+    assert [entry["method"] for entry in claims["amr"]] == ["password"]
+
+
+def test_wrong_password_is_a_gotrue_error(api_client, verified_user):
+    response = sign_in(api_client, password="not the password")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response["X-Supabase-Api-Version"] == "2024-01-01"
+    assert response.json()["code"] == "invalid_credentials"
+    assert response.json()["msg"]
+
+
+def test_signup_answers_the_same_for_a_registered_address(api_client, smtp_mailer, verified_user):
+    body = {"email": "ada@example.com", "password": NEW_PASSWORD, "data": {}}
+    known = post(api_client, "signup", body).json()
+    fresh = post(api_client, "signup", {**body, "email": "grace@example.com"}).json()
+
+    assert set(known) == set(fresh)
+    assert known["identities"] == fresh["identities"] == []
+    assert "access_token" not in fresh
+
+
+def test_weak_password_names_gotrue_reasons(api_client):
+    response = post(api_client, "signup", {"email": "grace@example.com", "password": "short"})
+
+    assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert response.json()["code"] == "weak_password"
+    assert response.json()["weak_password"]["reasons"] == ["length"]
+
+
+def test_signup_code_verifies_and_signs_in(api_client, smtp_mailer):
+    post(api_client, "signup", {"email": "grace@example.com", "password": NEW_PASSWORD})
+    code = code_in_mail(smtp_mailer.messages[-1])
+
+    response = post(
+        api_client, "verify", {"type": "email", "email": "grace@example.com", "token": code}
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["user"]["email_confirmed_at"] is not None
+    assert sign_in(api_client, "grace@example.com", NEW_PASSWORD).status_code == HTTPStatus.OK
+
+
+def test_a_wrong_code_is_otp_expired(api_client, smtp_mailer, verified_user):
+    post(api_client, "otp", {"email": "ada@example.com"})
+
+    response = post(
+        api_client, "verify", {"type": "email", "email": "ada@example.com", "token": "000000"}
+    )
+
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert response.json()["code"] == "otp_expired"
+
+
+def test_email_otp_signs_in_an_account_and_creates_none(api_client, smtp_mailer, verified_user):
+    assert post(api_client, "otp", {"email": "nobody@example.com"}).json() == {}
+    assert post(api_client, "otp", {"email": "ada@example.com"}).json() == {}
+
+    assert len(smtp_mailer.messages) == 1
+    code = code_in_mail(smtp_mailer.messages[0])
+    response = post(
+        api_client, "verify", {"type": "email", "email": "ada@example.com", "token": code}
+    )
+    assert response.status_code == HTTPStatus.OK
+    assert [e["method"] for e in claims_of(response.json()["access_token"])["amr"]] == ["otp"]
+
+
+def test_code_send_limits_say_which_channel(api_client, smtp_mailer, verified_user):
+    post(api_client, "otp", {"email": "ada@example.com"})
+
+    response = post(api_client, "otp", {"email": "ada@example.com"})
+
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert response.json()["code"] == "over_email_send_rate_limit"
+    assert int(response["Retry-After"]) > 0
+
+
+def test_sms_otp_signs_in_and_shows_a_phone_identity(api_client, sms_outbox):
+    post(api_client, "otp", {"phone": "+14155550101"})
+    code = sms_outbox[-1].body.split()[0]
+
+    response = post(api_client, "verify", {"type": "sms", "phone": "+14155550101", "token": code})
+
+    assert response.status_code == HTTPStatus.OK
+    user = response.json()["user"]
+    assert user["phone"] == "14155550101"
+    assert user["app_metadata"] == {"provider": "phone", "providers": ["phone"]}
+
+
+def test_refresh_rotates_and_a_replay_ends_the_session(api_client, verified_user, settings):
+    settings.KEYHOUSE_REFRESH_GRACE_PERIOD = 0
+    first = sign_in(api_client).json()
+    body = {"refresh_token": first["refresh_token"]}
+
+    second = post(api_client, "token?grant_type=refresh_token", body)
+    replay = post(api_client, "token?grant_type=refresh_token", body)
+
+    assert second.status_code == HTTPStatus.OK
+    assert second.json()["refresh_token"] != first["refresh_token"]
+    assert replay.json()["code"] == "refresh_token_already_used"
+    after = post(
+        api_client,
+        "token?grant_type=refresh_token",
+        {"refresh_token": second.json()["refresh_token"]},
+    )
+    assert after.json()["code"] == "session_not_found"
+
+
+def test_recovery_code_signs_in_and_the_session_sets_a_password(
+    api_client, smtp_mailer, verified_user
+):
+    post(api_client, "recover", {"email": "ada@example.com"})
+    code = code_in_mail(smtp_mailer.messages[-1])
+    session = post(
+        api_client, "verify", {"type": "recovery", "email": "ada@example.com", "token": code}
+    ).json()
+
+    response = bearer(api_client, session).put(
+        "/auth/v1/user", {"password": NEW_PASSWORD}, format="json"
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    api_client.credentials()
+    assert sign_in(api_client, password=NEW_PASSWORD).status_code == HTTPStatus.OK
+
+
+def test_user_update_merges_metadata(auth_client, tokens):
+    auth_client.put("/auth/v1/user", {"data": {"theme": "dark", "plan": "pro"}}, format="json")
+    response = auth_client.put("/auth/v1/user", {"data": {"plan": None}}, format="json")
+
+    assert response.json()["user_metadata"] == {"display_name": "Ada", "theme": "dark"}
+
+
+def test_logout_scopes(api_client, verified_user):
+    sessions = [sign_in(api_client).json() for _ in range(3)]
+
+    others = bearer(api_client, sessions[0]).post("/auth/v1/logout?scope=others")
+    assert others.status_code == HTTPStatus.NO_CONTENT
+    live = LoginSession.objects.filter(revoked_at__isnull=True)
+    assert [str(s.pk) for s in live] == [claims_of(sessions[0]["access_token"])["sid"]]
+
+    local = api_client.post("/auth/v1/logout?scope=local")
+    assert local.status_code == HTTPStatus.NO_CONTENT
+    again = api_client.get("/auth/v1/user")
+    assert again.status_code == HTTPStatus.FORBIDDEN
+    assert again.json()["code"] == "session_not_found"
+
+
+def test_a_second_factor_account_gets_no_session_here(api_client, verified_user):
+    from keyhouse.mfa.models import TotpFactor
+
+    TotpFactor.objects.create(
+        user=verified_user, name="app", secret=b"x", confirmed_at=verified_user.date_joined
+    )
+
+    response = sign_in(api_client)
+
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert response.json()["code"] == "insufficient_aal"
+    assert not LoginSession.objects.exists()
+
+
+def test_jwks_serves_rs256_and_es256_keys_only(api_client, settings):
+    signing_key_rotate(algorithm="EdDSA", immediately=True)
+    signing_key_rotate(algorithm="ES256", immediately=True)
+    keys.keyring_clear()
+
+    published = api_client.get("/.well-known/jwks.json").json()["keys"]
+    served = api_client.get("/auth/v1/.well-known/jwks.json").json()["keys"]
+
+    assert {key["alg"] for key in published} == {"RS256", "EdDSA", "ES256"}
+    assert {key["alg"] for key in served} == {"RS256", "ES256"}
+
+
+def test_settings_and_unknown_paths(api_client):
+    settings_body = api_client.get("/auth/v1/settings").json()
+    missing = api_client.get("/auth/v1/authorize?provider=github")
+
+    assert settings_body["external"]["email"] is True
+    assert missing.status_code == HTTPStatus.NOT_FOUND
+    assert missing.json()["code"] == "not_found"
+    assert missing["X-Supabase-Api-Version"] == "2024-01-01"
+
+
+def test_cors_preflight_grants_the_supabase_headers(api_client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
+
+    response = api_client.options(
+        "/auth/v1/token",
+        HTTP_ORIGIN="https://app.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="apikey,authorization,content-type,x-client-info,x-supabase-api-version",
+    )
+
+    assert response["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "x-supabase-api-version" in response["Access-Control-Allow-Headers"]
+
+
+def test_the_sign_in_limit_counts_each_request_once(
+    api_client, verified_user, settings, window_start
+):
+    settings.KEYHOUSE_RATE_LIMITS = {**settings.KEYHOUSE_RATE_LIMITS, "login": "2/m/ip"}
+
+    answers = [sign_in(api_client).status_code for _ in range(3)]
+
+    assert answers == [HTTPStatus.OK, HTTPStatus.OK, HTTPStatus.TOO_MANY_REQUESTS]
+    limited = sign_in(api_client)
+    assert limited.json()["code"] == "over_request_rate_limit"
+    assert int(limited["Retry-After"]) > 0
+
+
+def test_reauthenticate_mails_a_nonce_for_the_password_change(auth_client, tokens, smtp_mailer):
+    assert auth_client.get("/auth/v1/reauthenticate").json() == {}
+    nonce = code_in_mail(smtp_mailer.messages[-1])
+    body = {"password": NEW_PASSWORD, "nonce": "000000"}
+
+    wrong = auth_client.put("/auth/v1/user", body, format="json")
+    right = auth_client.put("/auth/v1/user", {**body, "nonce": nonce}, format="json")
+
+    assert wrong.json()["code"] == "otp_expired"
+    assert right.status_code == HTTPStatus.OK
+    tokens.user.refresh_from_db()
+    assert tokens.user.check_password(NEW_PASSWORD)
+
+
+def enrol(client):
+    factor = client.post("/auth/v1/factors", {"factor_type": "totp"}, format="json").json()
+    challenge = client.post(f"/auth/v1/factors/{factor['id']}/challenge").json()
+    return factor, challenge
+
+
+def test_mfa_verify_raises_the_session_and_retires_its_refresh_token(
+    api_client, verified_user, settings
+):
+    settings.KEYHOUSE_REFRESH_GRACE_PERIOD = 0
+    first = sign_in(api_client).json()
+    factor, challenge = enrol(bearer(api_client, first))
+    code = pyotp.TOTP(factor["totp"]["secret"]).now()
+
+    verified = api_client.post(
+        f"/auth/v1/factors/{factor['id']}/verify",
+        {"challenge_id": challenge["id"], "code": code},
+        format="json",
+    ).json()
+
+    assert claims_of(verified["access_token"])["aal"] == "aal2"
+    assert verified["user"]["factors"][0]["status"] == "verified"
+    api_client.credentials()
+    old = post(
+        api_client, "token?grant_type=refresh_token", {"refresh_token": first["refresh_token"]}
+    )
+    assert old.json()["code"] == "refresh_token_already_used"
+
+
+def test_a_challenge_binds_its_factor_and_session(api_client, verified_user):
+    first, second = sign_in(api_client).json(), sign_in(api_client).json()
+    factor, challenge = enrol(bearer(api_client, first))
+    code = pyotp.TOTP(factor["totp"]["secret"]).now()
+    body = {"challenge_id": challenge["id"], "code": code}
+
+    forged = api_client.post(
+        f"/auth/v1/factors/{factor['id']}/verify",
+        {**body, "challenge_id": challenge["id"] + "x"},
+        format="json",
+    )
+    elsewhere = bearer(api_client, second).post(
+        f"/auth/v1/factors/{factor['id']}/verify", body, format="json"
+    )
+
+    assert forged.json()["code"] == "mfa_challenge_expired"
+    assert elsewhere.json()["code"] == "mfa_challenge_expired"
+    assert LoginSession.objects.filter(aal="aal2").count() == 0
+
+
+def test_a_policy_that_requires_a_factor_lets_the_session_enrol_one(
+    api_client, verified_user, settings
+):
+    settings.KEYHOUSE_MFA_POLICY = "required"
+    client = bearer(api_client, sign_in(api_client).json())
+
+    assert client.get("/auth/v1/user").status_code == HTTPStatus.OK
+    factor, challenge = enrol(client)
+    updated = client.put("/auth/v1/user", {"data": {"a": 1}}, format="json")
+    code = pyotp.TOTP(factor["totp"]["secret"]).now()
+    verified = client.post(
+        f"/auth/v1/factors/{factor['id']}/verify",
+        {"challenge_id": challenge["id"], "code": code},
+        format="json",
+    )
+
+    assert challenge["type"] == "totp"
+    assert updated.status_code == HTTPStatus.OK
+    assert verified.status_code == HTTPStatus.OK

@@ -1,0 +1,507 @@
+"""The GoTrue API under /auth/v1/: what ``@supabase/auth-js`` calls, over Keyhouse's services.
+
+Each view reads GoTrue's request, calls the Keyhouse service that owns the rule and
+answers in GoTrue's shape; errors are reshaped by ``keyhouse.gotrue.errors``. The views
+are left out of Keyhouse's OpenAPI document: their contract is GoTrue's, and
+docs/supabase.md lists it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from keyhouse.accounts.services.account import (
+    email_change_confirm,
+    email_change_request,
+    password_change,
+)
+from keyhouse.accounts.services.email_signin import (
+    email_code_answer,
+    email_sign_in,
+    email_sign_in_code_send,
+)
+from keyhouse.accounts.services.password_reset import password_forgot
+from keyhouse.accounts.services.phone import (
+    CHANGE_PURPOSES,
+    phone_change_confirm,
+    phone_change_request,
+    phone_sign_in,
+    phone_sign_in_code_send,
+)
+from keyhouse.accounts.services.reauthentication import (
+    reauthenticate,
+    reauthentication_code_channel,
+    reauthentication_code_send,
+)
+from keyhouse.accounts.services.signin import signin_with_password
+from keyhouse.accounts.services.signup import email_verification_resend, email_verify, signup
+from keyhouse.codes.models import Purpose
+from keyhouse.codes.selectors import code_live_user_id
+from keyhouse.codes.services import CodeInvalid
+from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.http import client_info
+from keyhouse.core.ratelimit import ratelimit_request
+from keyhouse.gotrue import errors, shapes
+from keyhouse.gotrue.serializers import (
+    GoTrueFactorEnrolInputSerializer,
+    GoTrueFactorVerifyInputSerializer,
+    GoTrueOtpInputSerializer,
+    GoTruePasswordGrantInputSerializer,
+    GoTrueRecoverInputSerializer,
+    GoTrueRefreshGrantInputSerializer,
+    GoTrueResendInputSerializer,
+    GoTrueSignupInputSerializer,
+    GoTrueUserUpdateInputSerializer,
+    GoTrueVerifyInputSerializer,
+)
+from keyhouse.gotrue.services import user_metadata_update
+from keyhouse.mfa.selectors import factor_get_for_user
+from keyhouse.mfa.services.challenges import MfaChallengeIssued
+from keyhouse.mfa.services.factors import (
+    FactorNotFound,
+    totp_factor_confirm,
+    totp_factor_enrol,
+    totp_factor_remove,
+)
+from keyhouse.tokens.keys import keyring_current
+from keyhouse.tokens.services import (
+    TokenPair,
+    session_logout,
+    session_refresh_token_renew,
+    token_refresh,
+)
+from keyhouse.users.models import User
+from keyhouse.users.phones import phone_normalize
+
+# The algorithms auth-js verifies in getClaims; it asks GET /user about any other token.
+JWKS_ALGORITHMS = ("RS256", "ES256")
+CHALLENGE_SALT = "keyhouse.gotrue.mfa-challenge"
+CHALLENGE_TTL = 5 * 60
+LOGOUT_SCOPES = {"local": "current", "others": "others", "global": "all"}
+
+
+class GoTrueRefused(KeyhouseError):
+    """A GoTrue request Keyhouse does not serve, with GoTrue's code for it."""
+
+    status = HTTPStatus.BAD_REQUEST
+
+    def __init__(self, code: str, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class SecondFactorChallenge(KeyhouseError):
+    code = "insufficient_aal"
+    status = HTTPStatus.FORBIDDEN
+    message = _(
+        "This account has a second factor: Keyhouse issues no session before it is "
+        "proven. Sign in at POST /api/v1/auth/login and answer the challenge at "
+        "POST /api/v1/auth/mfa/verify."
+    )
+
+
+class GoTrueApi(APIView):
+    """A view of the GoTrue API: its errors and every answer carry GoTrue's API version."""
+
+    # The channel a code sent by this view goes by, for the rate-limit error code.
+    code_channel: str | None = None
+
+    def get_exception_handler(self) -> Any:
+        return errors.exception_handler
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response[errors.API_VERSION_HEADER] = errors.API_VERSION
+        return response
+
+
+class PublicGoTrueApi(GoTrueApi):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+
+def _limit(request: Request, action: str, target: str | None = None) -> None:
+    """Count the request once against each of ``action``'s limits, as Keyhouse's own
+    views do; ``target`` is the canonical address or number, once the input is valid."""
+    ratelimit_request(request=request, action=action, target=target)
+
+
+def _valid(serializer_class: type, request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _session(result: TokenPair | MfaChallengeIssued) -> Response:
+    if isinstance(result, MfaChallengeIssued):
+        raise SecondFactorChallenge
+    return Response(shapes.session_body(result))
+
+
+@extend_schema(exclude=True)
+class SettingsApi(PublicGoTrueApi):
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "external": shapes.external_providers(),
+                "disable_signup": False,
+                "mailer_autoconfirm": False,
+                "phone_autoconfirm": False,
+                "sms_provider": settings.KEYHOUSE_SMS_CODES,
+                "saml_enabled": False,
+            }
+        )
+
+
+@extend_schema(exclude=True)
+class JwksApi(PublicGoTrueApi):
+    """The signing keys auth-js can verify with: RS256 and ES256, never EdDSA."""
+
+    def get(self, request: Request) -> Response:
+        keys = [key for key in keyring_current().jwks if key.get("alg") in JWKS_ALGORITHMS]
+        return Response({"keys": keys}, headers={"Cache-Control": "public, max-age=300"})
+
+
+@extend_schema(exclude=True)
+class SignupApi(PublicGoTrueApi):
+    code_channel = "email"
+
+    def post(self, request: Request) -> Response:
+        data = _valid(GoTrueSignupInputSerializer, request)
+        _limit(request, "signup", data["email"])
+        signup(
+            email=data["email"],
+            password=data["password"],
+            display_name=data["display_name"],
+            client=client_info(request),
+        )
+        return Response(shapes.pending_user_body(email=data["email"]))
+
+
+@extend_schema(exclude=True)
+class TokenApi(PublicGoTrueApi):
+    def post(self, request: Request) -> Response:
+        grant = request.query_params.get("grant_type")
+        if grant == "password":
+            return self._password(request)
+        if grant == "refresh_token":
+            _limit(request, "token_refresh")
+            data = _valid(GoTrueRefreshGrantInputSerializer, request)
+            pair = token_refresh(refresh_token=data["refresh_token"], client=client_info(request))
+            return _session(pair)
+        if grant in ("pkce", "id_token"):
+            # Both finish a sign-in that started elsewhere (a link or another provider);
+            # Keyhouse's codes need no redirect, and social sign-in is not served here yet.
+            raise GoTrueRefused("flow_state_not_found", _("No such sign-in flow."))
+        raise GoTrueRefused("validation_failed", _("Unsupported grant_type."))
+
+    def _password(self, request: Request) -> Response:
+        data = _valid(GoTruePasswordGrantInputSerializer, request)
+        _limit(request, "login", data["email"] or None)
+        if not data["email"]:
+            # A phone number has no password in Keyhouse: it signs in with a code.
+            raise GoTrueRefused("invalid_credentials", _("Invalid login credentials"))
+        result = signin_with_password(
+            email=data["email"],
+            password=data["password"],
+            client=client_info(request),
+            request=request,
+        )
+        return _session(result)
+
+
+@extend_schema(exclude=True)
+class OtpApi(PublicGoTrueApi):
+    """Send a sign-in code by email or SMS; the same answer for any address or number."""
+
+    def post(self, request: Request) -> Response:
+        data = _valid(GoTrueOtpInputSerializer, request)
+        client = client_info(request)
+        if "email" in data:
+            self.code_channel = "email"
+            _limit(request, "email_send_code", data["email"])
+            email_sign_in_code_send(email=data["email"], client=client)
+            return Response({})
+        self.code_channel = "sms"
+        phone = phone_normalize(data["phone"])
+        _limit(request, "phone_send_code", phone)
+        phone_sign_in_code_send(phone=phone, client=client)
+        return Response({"message_id": None})
+
+
+def _change_owner(purposes: tuple[Purpose, ...], target: str) -> User:
+    """The account a contact change's code was sent for (the request carries no session)."""
+    user_id = code_live_user_id(purposes=purposes, target=target)
+    user = User.objects.filter(pk=user_id, is_active=True).first() if user_id else None
+    if user is None:
+        raise CodeInvalid
+    return user
+
+
+@extend_schema(exclude=True)
+class VerifyApi(PublicGoTrueApi):
+    def post(self, request: Request) -> Response:
+        data = _valid(GoTrueVerifyInputSerializer, request)
+        client = client_info(request)
+        kind, code = data["type"], data["token"]
+        if kind in ("sms", "phone_change"):
+            target = phone_normalize(data["phone"])
+            _limit(request, "phone_verify", target)
+            if kind == "sms":
+                return _session(phone_sign_in(phone=target, code=code, client=client))
+            user = _change_owner(CHANGE_PURPOSES, target)
+            user = phone_change_confirm(user=user, code=code, client=client)
+            return Response({"user": shapes.user_body(user)})
+        email = data["email"]
+        if kind == "recovery":
+            _limit(request, "password_reset", email)
+            result = email_sign_in(
+                email=email, code=code, client=client, purpose=Purpose.PASSWORD_RESET
+            )
+            return _session(result)
+        _limit(request, "email_verify", email)
+        if kind == "signup":
+            return _session(email_verify(email=email, code=code, client=client))
+        if kind == "email":
+            return _session(email_code_answer(email=email, code=code, client=client))
+        user = _change_owner((Purpose.CHANGE_EMAIL,), email)
+        user = email_change_confirm(user=user, code=code, client=client)
+        return Response({"user": shapes.user_body(user)})
+
+
+@extend_schema(exclude=True)
+class ResendApi(PublicGoTrueApi):
+    def post(self, request: Request) -> Response:
+        data = _valid(GoTrueResendInputSerializer, request)
+        client = client_info(request)
+        if data["type"] == "sms":
+            self.code_channel = "sms"
+            phone = phone_normalize(data["phone"])
+            _limit(request, "phone_send_code", phone)
+            phone_sign_in_code_send(phone=phone, client=client)
+            return Response({"message_id": None})
+        self.code_channel = "email"
+        _limit(request, "email_resend", data["email"])
+        email_verification_resend(email=data["email"], client=client)
+        return Response({})
+
+
+@extend_schema(exclude=True)
+class RecoverApi(PublicGoTrueApi):
+    code_channel = "email"
+
+    def post(self, request: Request) -> Response:
+        data = _valid(GoTrueRecoverInputSerializer, request)
+        _limit(request, "password_forgot", data["email"])
+        password_forgot(email=data["email"], client=client_info(request))
+        return Response({})
+
+
+@extend_schema(exclude=True)
+class ReauthenticateApi(GoTrueApi):
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
+    def get(self, request: Request) -> Response:
+        _limit(request, "reauthenticate")
+        user = request.user.user
+        channel = reauthentication_code_channel(user=user)
+        self.code_channel = "sms" if channel and channel[0] == Purpose.PHONE_SIGN_IN else "email"
+        reauthentication_code_send(user=user, client=client_info(request))
+        return Response({})
+
+
+@extend_schema(exclude=True)
+class UserApi(GoTrueApi):
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
+    def get(self, request: Request) -> Response:
+        return Response(shapes.user_body(request.user.user))
+
+    def put(self, request: Request) -> Response:
+        data = _valid(GoTrueUserUpdateInputSerializer, request)
+        user, session_id, client = request.user.user, request.user.session_id, client_info(request)
+        if "nonce" in data:
+            _limit(request, "reauthenticate")
+            reauthenticate(user=user, session_id=session_id, client=client, code=data["nonce"])
+        if "password" in data:
+            _limit(request, "password_change")
+            password_change(
+                user=user,
+                session_id=session_id,
+                new_password=data["password"],
+                current_password=data.get("current_password"),
+                client=client,
+            )
+        if "email" in data:
+            self.code_channel = "email"
+            _limit(request, "email_change")
+            email_change_request(
+                user=user, session_id=session_id, new_email=data["email"], client=client
+            )
+        if "phone" in data:
+            self.code_channel = "sms"
+            _limit(request, "phone_change")
+            phone_change_request(
+                user=user, session_id=session_id, phone=data["phone"], client=client
+            )
+        if "data" in data:
+            user_metadata_update(user=user, data=data["data"], client=client)
+        user.refresh_from_db()
+        return Response(shapes.user_body(user))
+
+
+@extend_schema(exclude=True)
+class LogoutApi(GoTrueApi):
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
+    def post(self, request: Request) -> Response:
+        scope = LOGOUT_SCOPES.get(request.query_params.get("scope", "global"))
+        if scope is None:
+            raise GoTrueRefused("validation_failed", _("scope must be global, local or others."))
+        session_logout(
+            user_id=request.user.pk,
+            session_id=request.user.session_id,
+            scope=scope,
+            client=client_info(request),
+        )
+        return Response(status=HTTPStatus.NO_CONTENT)
+
+
+@extend_schema(exclude=True)
+class FactorsApi(GoTrueApi):
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
+    def post(self, request: Request) -> Response:
+        _limit(request, "mfa_enrol")
+        data = _valid(GoTrueFactorEnrolInputSerializer, request)
+        if data["factor_type"] != "totp":
+            raise GoTrueRefused(
+                f"mfa_{data['factor_type']}_enroll_not_enabled",
+                _("Keyhouse enrols authenticator apps (totp) here."),
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+            )
+        enrolment = totp_factor_enrol(
+            user=request.user.user,
+            session_id=request.user.session_id,
+            name=data.get("friendly_name") or _("Authenticator app"),
+            client=client_info(request),
+        )
+        return Response(
+            {
+                "id": str(enrolment.factor.pk),
+                "type": "totp",
+                "friendly_name": enrolment.factor.name,
+                "totp": {
+                    "qr_code": enrolment.qr_svg,
+                    "secret": enrolment.secret,
+                    "uri": enrolment.otpauth_uri,
+                },
+            }
+        )
+
+
+def _factor(request: Request, factor_id: uuid.UUID) -> Any:
+    factor = factor_get_for_user(user_id=request.user.pk, factor_id=factor_id)
+    if factor is None:
+        raise FactorNotFound
+    return factor
+
+
+def _challenge_value(factor_id: uuid.UUID, session_id: uuid.UUID) -> str:
+    return f"{factor_id}:{session_id}"
+
+
+@extend_schema(exclude=True)
+class FactorChallengeApi(GoTrueApi):
+    """A challenge for a factor in this session: a signed, 5-minute id that verify takes.
+
+    Keyhouse checks an authenticator code against the factor itself (each code works
+    once); the challenge only binds the verify to this factor and session.
+    """
+
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
+    def post(self, request: Request, factor_id: uuid.UUID) -> Response:
+        _limit(request, "mfa_verify")
+        factor = _factor(request, factor_id)
+        challenge_id = signing.TimestampSigner(salt=CHALLENGE_SALT).sign(
+            _challenge_value(factor.pk, request.user.session_id)
+        )
+        expires_at = int(timezone.now().timestamp()) + CHALLENGE_TTL
+        return Response({"id": challenge_id, "type": "totp", "expires_at": expires_at})
+
+
+@extend_schema(exclude=True)
+class FactorVerifyApi(GoTrueApi):
+    """Prove a factor in this session: a pending one is confirmed, a confirmed one steps up.
+
+    Either way the session rises to aal2, and the client gets a new pair saying so.
+    """
+
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
+    def post(self, request: Request, factor_id: uuid.UUID) -> Response:
+        _limit(request, "mfa_confirm")
+        data = _valid(GoTrueFactorVerifyInputSerializer, request)
+        factor = _factor(request, factor_id)
+        user, session_id, client = request.user.user, request.user.session_id, client_info(request)
+        try:
+            value = signing.TimestampSigner(salt=CHALLENGE_SALT).unsign(
+                data["challenge_id"], max_age=CHALLENGE_TTL
+            )
+        except signing.BadSignature as exc:
+            raise GoTrueRefused(
+                "mfa_challenge_expired", _("The challenge expired or is not this factor's.")
+            ) from exc
+        if value != _challenge_value(factor.pk, session_id):
+            raise GoTrueRefused("mfa_challenge_expired", _("This challenge is another factor's."))
+        if factor.confirmed_at is None:
+            totp_factor_confirm(
+                user=user,
+                session_id=session_id,
+                factor_id=factor.pk,
+                code=data["code"],
+                client=client,
+            )
+        else:
+            reauthenticate(user=user, session_id=session_id, client=client, totp_code=data["code"])
+        return _session(session_refresh_token_renew(session_id=session_id))
+
+
+@extend_schema(exclude=True)
+class FactorApi(GoTrueApi):
+    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+
+    def delete(self, request: Request, factor_id: uuid.UUID) -> Response:
+        _limit(request, "mfa_remove")
+        totp_factor_remove(
+            user=request.user.user,
+            session_id=request.user.session_id,
+            factor_id=factor_id,
+            client=client_info(request),
+        )
+        return Response({"id": str(factor_id)})
+
+
+@extend_schema(exclude=True)
+class NotFoundApi(PublicGoTrueApi):
+    """Any other path under /auth/v1/ (social sign-in and identities are not served yet)."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        raise GoTrueRefused("not_found", _("Not found."), HTTPStatus.NOT_FOUND)
