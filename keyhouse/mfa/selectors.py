@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet
 
-from keyhouse.mfa.models import RecoveryCode, TotpFactor
+from keyhouse.mfa.models import Passkey, RecoveryCode, TotpFactor
 
 PENDING_FACTOR_TTL = 10 * 60  # seconds an enrolled factor waits for its first code
 
@@ -27,8 +27,26 @@ def factors_confirmed(*, user_id: uuid.UUID) -> QuerySet[TotpFactor]:
 
 
 def factor_confirmed_exists(*, user_id: uuid.UUID) -> bool:
-    """Whether the account has a second factor, and so needs one to sign in."""
-    return factors_confirmed(user_id=user_id).exists()
+    """Whether the account has a second factor (an app or a passkey), and so needs one to
+    sign in."""
+    return factors_confirmed(user_id=user_id).exists() or passkey_exists(user_id=user_id)
+
+
+def passkey_list(*, user_id: uuid.UUID) -> QuerySet[Passkey]:
+    return Passkey.objects.filter(user_id=user_id)
+
+
+def passkey_exists(*, user_id: uuid.UUID) -> bool:
+    return passkey_list(user_id=user_id).exists()
+
+
+def passkey_get_for_user(*, user_id: uuid.UUID, passkey_id: object) -> Passkey | None:
+    """The user's passkey with this id; None for another user's, or for a malformed id."""
+    try:
+        passkey_uuid = uuid.UUID(str(passkey_id))
+    except ValueError:
+        return None
+    return Passkey.objects.filter(user_id=user_id, pk=passkey_uuid).first()
 
 
 def factor_get_for_user(*, user_id: uuid.UUID, factor_id: object) -> TotpFactor | None:
