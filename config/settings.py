@@ -317,6 +317,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # WebAuthn's credential "type", beside the other enums of fields named "type".
+    "ENUM_NAME_OVERRIDES": {"PublicKeyCredentialTypeEnum": ["public-key"]},
 }
 
 # Logs: one JSON object a line in production (LOG_FORMAT=json, the default with DEBUG

@@ -27,8 +27,8 @@ from keyhouse.core.http import ClientInfo
 from keyhouse.mfa.models import MfaChallenge, TotpFactor
 from keyhouse.mfa.selectors import (
     factor_get_for_user,
+    factor_kinds,
     factors_confirmed,
-    passkey_exists,
     pending_expired_before,
 )
 from keyhouse.mfa.services.factors import (
@@ -108,10 +108,10 @@ def signin_complete(
 ) -> TokenPair | MfaChallengeIssued:
     """Finish a sign-in after its first factor: tokens, or a challenge if the account has
     a second factor. Every sign-in journey ends here."""
-    factors = list(factors_confirmed(user_id=user.pk))
-    passkey = passkey_exists(user_id=user.pk)
-    if not factors and not passkey:
+    totp, passkey = factor_kinds(user_id=user.pk)
+    if not totp and not passkey:
         return session_start(user=user, amr=amr, client=client)
+    factors = list(factors_confirmed(user_id=user.pk)) if totp else []
     token = random_secret()
     challenge = MfaChallenge.objects.create(
         user=user,
