@@ -422,3 +422,35 @@ def test_well_formed_garbage_is_a_passkey_error(registered, authenticator):
     body = {"challenge_id": options["challenge_id"], "credential": credential}
     response = APIClient().post("/api/v1/auth/passkey/verify", body, format="json")
     assert (response.status_code, response.json()["code"]) == (400, "passkey_invalid")
+
+
+def test_an_admin_sees_a_passkey_without_its_key_and_removes_it(
+    registered, client, admin_user, verified_user, mailoutbox
+):
+    client.force_login(admin_user)
+    passkey = Passkey.objects.get()
+    listed = client.get("/admin/mfa/passkey/")
+    assert listed.status_code == HTTPStatus.OK
+    assert b"Laptop" in listed.content
+    page = client.get(f"/admin/users/user/{verified_user.pk}/change/")
+    assert b"passkey, added" in page.content
+    assert b64url(bytes(passkey.public_key)).encode() not in page.content
+    response = client.post(f"/admin/mfa/passkey/{passkey.pk}/delete/", {"post": "yes"})
+    assert response.status_code == HTTPStatus.FOUND
+    assert not Passkey.objects.exists()
+    assert not RecoveryCode.objects.filter(user=verified_user).exists()
+    event = AuditEvent.objects.get(type=AuditEvent.Type.PASSKEY_REMOVED)
+    assert (event.user_id, event.detail["admin"]) == (verified_user.pk, str(admin_user.pk))
+    assert "administrator removed" in mailoutbox[-1].body
+
+
+def test_the_admin_action_removes_passkeys_with_the_other_factors(
+    registered, client, admin_user, verified_user
+):
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/users/user/",
+        {"action": "remove_second_factors", "_selected_action": [str(verified_user.pk)]},
+    )
+    assert response.status_code == HTTPStatus.FOUND
+    assert not Passkey.objects.exists()
