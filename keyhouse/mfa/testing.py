@@ -4,7 +4,8 @@ It answers the options Keyhouse hands out as a browser and a platform authentica
 would together, producing the JSON of ``PublicKeyCredential.toJSON()`` (WebAuthn Level 3
 ``RegistrationResponseJSON`` and ``AuthenticationResponseJSON``). Every field a check
 looks at can be bent (origin, RP ID, flags, counter, user handle) to drive the
-negative cases.
+negative cases. Run as a module, it plays a user's device from the shell (the
+walkthrough of docs/passkeys.md).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import hashlib
 import json
 import secrets
 import struct
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cbor2
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 FLAG_UP = 0x01  # user present
@@ -180,3 +183,56 @@ class SoftAuthenticator:
             "authenticatorAttachment": "platform",
             "clientExtensionResults": {},
         }
+
+
+def _load(path: Path) -> SoftAuthenticator:
+    authenticator = SoftAuthenticator()
+    if path.exists():
+        for item in json.loads(path.read_text()):
+            key = serialization.load_pem_private_key(item["key"].encode(), password=None)
+            authenticator.credentials.append(
+                StoredCredential(
+                    credential_id=b64url_decode(item["id"]),
+                    private_key=key,
+                    rp_id=item["rp_id"],
+                    user_handle=b64url_decode(item["user_handle"]),
+                    sign_count=item["sign_count"],
+                )
+            )
+    return authenticator
+
+
+def _save(authenticator: SoftAuthenticator, path: Path) -> None:
+    pem = serialization.PrivateFormat.PKCS8
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "id": stored.id,
+                    "key": stored.private_key.private_bytes(
+                        serialization.Encoding.PEM, pem, serialization.NoEncryption()
+                    ).decode(),
+                    "rp_id": stored.rp_id,
+                    "user_handle": b64url(stored.user_handle),
+                    "sign_count": stored.sign_count,
+                }
+                for stored in authenticator.credentials
+            ]
+        )
+    )
+
+
+def main(argv: list[str]) -> None:
+    """``python -m keyhouse.mfa.testing create|get STATE ORIGIN``: answer the options on
+    standard input with the credential JSON, keeping the passkeys in the file STATE."""
+    command, state, origin = argv
+    authenticator = _load(Path(state))
+    authenticator.origin = origin
+    options = json.load(sys.stdin)
+    answer = getattr(authenticator, command)(options)
+    _save(authenticator, Path(state))
+    print(json.dumps(answer))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
