@@ -163,7 +163,7 @@ class PasskeyAttestationResponseInputSerializer(serializers.Serializer):
     clientDataJSON = Base64UrlField(max_length=4096)
     attestationObject = Base64UrlField(max_length=65536)
     transports = serializers.ListField(
-        child=StrictCharField(max_length=32), max_length=16, required=False
+        child=StrictCharField(max_length=32, allow_blank=True), max_length=16, required=False
     )
 
 
@@ -182,8 +182,10 @@ class PasskeyRegisterInputSerializer(serializers.Serializer):
     name = StrictCharField(max_length=64, required=False, default="Passkey")
 
 
-class PasskeyRenameInputSerializer(serializers.Serializer):
-    name = StrictCharField(max_length=64)
+class PasskeyUpdateInputSerializer(serializers.Serializer):
+    """The fields to change: the name, or nothing."""
+
+    name = StrictCharField(max_length=64, required=False)
 
 
 class PasskeyOutputSerializer(serializers.ModelSerializer):

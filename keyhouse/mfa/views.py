@@ -26,8 +26,8 @@ from keyhouse.mfa.serializers import (
     PasskeyOutputSerializer,
     PasskeyRegisterInputSerializer,
     PasskeyRegistrationOutputSerializer,
-    PasskeyRenameInputSerializer,
     PasskeySignInInputSerializer,
+    PasskeyUpdateInputSerializer,
     RecoveryCodesOutputSerializer,
     TotpConfirmationOutputSerializer,
     TotpConfirmInputSerializer,
@@ -58,7 +58,7 @@ from keyhouse.mfa.services.passkeys import (
     passkey_register,
     passkey_registration_begin,
     passkey_remove,
-    passkey_rename,
+    passkey_update,
     signin_with_passkey,
 )
 from keyhouse.mfa.services.recovery import MfaNotEnabled, recovery_codes_regenerate
@@ -297,7 +297,7 @@ class PasskeyDetailApi(APIView):
     mfa_enrolment_allowed = True
 
     @extend_schema(
-        request=PasskeyRenameInputSerializer,
+        request=PasskeyUpdateInputSerializer,
         responses=PasskeyOutputSerializer,
         summary="Rename a passkey",
         description="404 `passkey_not_found`.",
@@ -305,10 +305,10 @@ class PasskeyDetailApi(APIView):
     @problems(PasskeyNotFound)
     @rate_limit("passkey_update")
     def patch(self, request: Request, passkey_id: str) -> Response:
-        serializer = PasskeyRenameInputSerializer(data=request.data)
+        serializer = PasskeyUpdateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        passkey = passkey_rename(
-            user=request.user.user, passkey_id=passkey_id, name=serializer.validated_data["name"]
+        passkey = passkey_update(
+            user=request.user.user, passkey_id=passkey_id, **serializer.validated_data
         )
         return Response(PasskeyOutputSerializer(passkey).data)
 

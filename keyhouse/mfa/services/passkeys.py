@@ -241,12 +241,14 @@ def passkey_register(
     return PasskeyRegistration(passkey=passkey, recovery_codes=codes)
 
 
-def passkey_rename(*, user: User, passkey_id: object, name: str) -> Passkey:
+def passkey_update(*, user: User, passkey_id: object, name: str | None = None) -> Passkey:
+    """Rename one of the user's passkeys (without a name, change nothing)."""
     passkey = passkey_get_for_user(user_id=user.pk, passkey_id=passkey_id)
     if passkey is None:
         raise PasskeyNotFound
-    passkey.name = name
-    passkey.save(update_fields=["name"])
+    if name is not None:
+        passkey.name = name
+        passkey.save(update_fields=["name"])
     return passkey
 
 

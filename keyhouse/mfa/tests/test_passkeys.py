@@ -15,6 +15,7 @@ from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import CLIENT, PASSWORD
 from keyhouse.mfa.models import Passkey, PasskeyUserHandle, RecoveryCode
 from keyhouse.mfa.testing import SoftAuthenticator, b64url
+from keyhouse.testing import at_once
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import TokenPair, session_start
 from keyhouse.users.services import user_create
@@ -454,3 +455,17 @@ def test_the_admin_action_removes_passkeys_with_the_other_factors(
     )
     assert response.status_code == HTTPStatus.FOUND
     assert not Passkey.objects.exists()
+
+
+def test_of_two_answers_to_one_challenge_at_once_one_signs_in(registered, authenticator):
+    options = sign_in_options()
+    body = {
+        "challenge_id": options["challenge_id"],
+        "credential": authenticator.get(options["options"]),
+    }
+    statuses = at_once(
+        2,
+        lambda: APIClient().post("/api/v1/auth/passkey/verify", body, format="json").status_code,
+    )
+    assert sorted(statuses) == [HTTPStatus.OK, HTTPStatus.BAD_REQUEST]
+    assert LoginSession.objects.filter(amr=["hwk", "user"]).count() == 1
