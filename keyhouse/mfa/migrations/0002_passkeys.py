@@ -10,7 +10,6 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('mfa', '0001_initial'),
-        ('users', '0006_email_canonical'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
