@@ -9,7 +9,9 @@ allowed hosts. docs/configuration.md lists every variable.
 
 from __future__ import annotations
 
+from ipaddress import ip_address
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -325,6 +327,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # WebAuthn's credential "type", beside the other enums of fields named "type".
+    "ENUM_NAME_OVERRIDES": {"PublicKeyCredentialTypeEnum": ["public-key"]},
 }
 
 # Logs: one JSON object a line in production (LOG_FORMAT=json, the default with DEBUG
@@ -430,6 +434,38 @@ KEYHOUSE_REAUTHENTICATION_WINDOW = env.int("KEYHOUSE_REAUTHENTICATION_WINDOW", d
 # only enrol one (403 mfa_enrollment_required elsewhere); its tokens say aal1.
 KEYHOUSE_MFA_POLICY = env.str("KEYHOUSE_MFA_POLICY", default="optional")
 
+
+# Passkeys (WebAuthn). The relying party ID is the domain passkeys are bound to: the
+# issuer's host or a parent domain of it that every app's origin falls under (e.g.
+# example.com for auth.example.com and app.example.com). Browsers take no IP address
+# as one, so make run's issuer at 127.0.0.1 gives "localhost". The origins whose pages
+# may use passkeys default to the CORS origins under the relying party ID.
+def _webauthn_rp_id() -> str:
+    rp_id = env.str("KEYHOUSE_WEBAUTHN_RP_ID", default="")
+    if rp_id:
+        return rp_id
+    host = urlsplit(KEYHOUSE_JWT_ISSUER).hostname or "localhost"
+    try:
+        ip_address(host)
+    except ValueError:
+        return host
+    return "localhost" if DEBUG else host
+
+
+def _origin_under(origin: str, rp_id: str) -> bool:
+    host = urlsplit(origin).hostname or ""
+    return host == rp_id or host.endswith(f".{rp_id}")
+
+
+KEYHOUSE_WEBAUTHN_RP_ID = _webauthn_rp_id()
+KEYHOUSE_WEBAUTHN_RP_NAME = env.str("KEYHOUSE_WEBAUTHN_RP_NAME", default=KEYHOUSE_PRODUCT_NAME)
+KEYHOUSE_WEBAUTHN_ORIGINS = env.list(
+    "KEYHOUSE_WEBAUTHN_ORIGINS",
+    default=[
+        origin for origin in CORS_ALLOWED_ORIGINS if _origin_under(origin, KEYHOUSE_WEBAUTHN_RP_ID)
+    ],
+)
+
 # Rate limits per action: comma-separated "N/period/key" rules, key being ip, target
 # (the email or phone in the request) or user. Override one with its variable, e.g.
 # KEYHOUSE_RATE_LIMIT_LOGIN="60/m/ip"; an empty value turns it off. A target rule counts
@@ -458,6 +494,13 @@ _RATE_LIMIT_DEFAULTS = {
     "mfa_remove": "10/m/user",
     "mfa_list": "60/m/user",
     "mfa_recovery_codes": "5/m/user",
+    "passkey_options": "30/m/ip",
+    "passkey_verify": "30/m/ip",
+    "passkey_register_options": "10/m/user",
+    "passkey_register": "10/m/user",
+    "passkey_list": "60/m/user",
+    "passkey_update": "10/m/user",
+    "passkey_remove": "10/m/user",
 }
 KEYHOUSE_RATE_LIMITS = {
     action: env.str(f"KEYHOUSE_RATE_LIMIT_{action.upper()}", default=spec)

@@ -50,17 +50,26 @@ async function api(method, path, { body, headers = {} } = {}) {
   return data;
 }
 
+// The claims of an access token (read for display only: Keyhouse checks them).
+function claims(token) {
+  const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  return JSON.parse(atob(payload));
+}
+
 // Tokens arrive from sign-in, verification and refresh alike.
 function signedIn(tokens) {
   accessToken = tokens.access_token;
   $("profile-email").textContent = tokens.user.email;
+  $("profile-aal").textContent = claims(accessToken).aal;
   $("signed-out").hidden = true;
   $("signed-in").hidden = false;
+  return claims(accessToken);
 }
 
 function signedOut(message) {
   accessToken = null;
   $("sessions").replaceChildren();
+  $("passkeys").replaceChildren();
   $("signed-in").hidden = true;
   $("signed-out").hidden = false;
   show(message);
@@ -103,15 +112,83 @@ $("verify-form").addEventListener("submit", handle(async () => {
   show("Your email is verified and you are signed in.");
 }));
 
+// Passkeys (WebAuthn). Keyhouse hands out the options as JSON; the browser turns them
+// into the binary form navigator.credentials wants, and its answer back into JSON.
+// A passkey answer is the challenge_id of the options and the credential.
+async function passkeyAnswer() {
+  const { challenge_id, options } = await api("POST", "/api/v1/auth/passkey/options");
+  const credential = await navigator.credentials.get({
+    publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options),
+  });
+  return { challenge_id, credential: credential.toJSON() };
+}
+
+// An account with a second factor answers the password with a challenge, not tokens.
 $("signin-form").addEventListener("submit", handle(async () => {
-  signedIn(await api("POST", "/api/v1/auth/login", {
+  const answer = await api("POST", "/api/v1/auth/login", {
     body: {
       email: $("signin-email").value,
       password: $("signin-password").value,
       refresh_token_transport: "cookie",
     },
+  });
+  if (!answer.mfa_required) {
+    signedIn(answer);
+    show("Signed in.");
+    return;
+  }
+  if (!answer.passkey) throw new Error("This account needs a code from its authenticator app.");
+  const token = signedIn(await api("POST", "/api/v1/auth/mfa/verify", {
+    body: {
+      mfa_token: answer.mfa_token,
+      passkey: await passkeyAnswer(),
+      refresh_token_transport: "cookie",
+    },
   }));
-  show("Signed in.");
+  show(`Signed in with your password and a passkey (${token.aal}).`);
+}));
+
+$("passkey-signin").addEventListener("click", handle(async () => {
+  const token = signedIn(await api("POST", "/api/v1/auth/passkey/verify", {
+    body: { ...(await passkeyAnswer()), refresh_token_transport: "cookie" },
+  }));
+  show(`Signed in with a passkey (${token.aal}).`);
+}));
+
+async function loadPasskeys() {
+  const passkeys = await api("GET", "/api/v1/me/passkeys");
+  $("passkeys").replaceChildren(...passkeys.map((passkey) => {
+    const item = document.createElement("li");
+    const remove = document.createElement("button");
+    remove.textContent = "Remove";
+    remove.addEventListener("click", handle(async () => {
+      await api("DELETE", `/api/v1/me/passkeys/${passkey.id}`);
+      await loadPasskeys();
+      show("Passkey removed.");
+    }));
+    item.append(`${passkey.name}, added ${new Date(passkey.created_at).toLocaleString()} `, remove);
+    return item;
+  }));
+}
+
+$("load-passkeys").addEventListener("click", handle(async () => {
+  await loadPasskeys();
+  show(`${$("passkeys").children.length} passkey(s).`);
+}));
+
+// Adding a passkey needs a recent sign-in (and the second factor, once there is one).
+$("add-passkey").addEventListener("click", handle(async () => {
+  const { options } = await api("POST", "/api/v1/me/passkeys/options");
+  const credential = await navigator.credentials.create({
+    publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options),
+  });
+  const added = await api("POST", "/api/v1/me/passkeys", {
+    body: { credential: credential.toJSON(), name: "This browser" },
+  });
+  await loadPasskeys();
+  show(added.recovery_codes
+    ? `Passkey added. Keep these recovery codes: ${added.recovery_codes.join(" ")}`
+    : "Passkey added.");
 }));
 
 $("refresh").addEventListener("click", handle(async () => {

@@ -18,8 +18,9 @@ from keyhouse.accounts.models import PendingSignup
 from keyhouse.accounts.services.account import password_set_by_admin, user_set_active
 from keyhouse.core.admin import ReadOnlyModelAdmin
 from keyhouse.core.http import client_info
-from keyhouse.mfa.models import TotpFactor
+from keyhouse.mfa.models import Passkey, TotpFactor
 from keyhouse.mfa.services.factors import totp_factors_remove_by_admin
+from keyhouse.mfa.services.passkeys import passkeys_remove_by_admin
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_revoke_all
 from keyhouse.users.admin import UserAdmin
@@ -64,13 +65,15 @@ class AccountUserAdmin(UserAdmin):
             return fieldsets
         return (*fieldsets, (_("Second factors"), {"fields": ("second_factors",)}))
 
-    @admin.display(description=_("Authenticator apps"))
+    @admin.display(description=_("Authenticator apps and passkeys"))
     def second_factors(self, user: User) -> str:
-        """The user's apps, never their seeds; removed with the action on the user list."""
+        """The user's apps and passkeys, never their seeds or keys; removed with the action
+        on the user list (passkeys one by one on the passkey list too)."""
         factors = TotpFactor.objects.filter(user=user)
-        if not factors:
+        passkeys = Passkey.objects.filter(user=user)
+        if not factors and not passkeys:
             return _("None")
-        lines = (
+        lines = [
             (
                 factor.name,
                 _("confirmed %(when)s") % {"when": f"{factor.confirmed_at:%Y-%m-%d %H:%M}"}
@@ -78,7 +81,13 @@ class AccountUserAdmin(UserAdmin):
                 else _("pending"),
             )
             for factor in factors
-        )
+        ] + [
+            (
+                passkey.name,
+                _("passkey, added %(when)s") % {"when": f"{passkey.created_at:%Y-%m-%d %H:%M}"},
+            )
+            for passkey in passkeys
+        ]
         return format_html_join(mark_safe("<br>"), "{} ({})", lines)
 
     @admin.action(description=_("Sign out everywhere"))
@@ -109,6 +118,9 @@ class AccountUserAdmin(UserAdmin):
         client = client_info(request)
         removed = sum(
             totp_factors_remove_by_admin(user=user, client=client, by=request.user.pk)
+            + passkeys_remove_by_admin(
+                user=user, client=client, by=request.user.pk, passkey_ids=None
+            )
             for user in queryset
         )
         self.message_user(request, _("%(count)d second factors removed.") % {"count": removed})

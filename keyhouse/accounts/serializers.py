@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from keyhouse.core.fields import OneTimeCodeField, StrictCharField
-from keyhouse.mfa.serializers import TotpCodeField
+from keyhouse.mfa.serializers import PasskeyAnswerInputSerializer, TotpCodeField
 from keyhouse.tokens.serializers import TokenTransportInputSerializer
 from keyhouse.users.emails import email_canonical, validate_email_domain
 from keyhouse.users.models import User
@@ -93,12 +93,13 @@ class ReauthenticateInputSerializer(serializers.Serializer):
         "with no verified phone.",
     )
     totp_code = TotpCodeField(required=False)
-    exactly_one_of = ("password", "code", "totp_code")
+    passkey = PasskeyAnswerInputSerializer(required=False)
+    exactly_one_of = ("password", "code", "totp_code", "passkey")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if sum(name in attrs for name in self.exactly_one_of) != 1:
             raise serializers.ValidationError(
-                "Send one of password, code or totp_code.", code="invalid"
+                "Send one of password, code, totp_code or passkey.", code="invalid"
             )
         return attrs
 

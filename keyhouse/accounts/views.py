@@ -60,6 +60,7 @@ from keyhouse.mfa.serializers import MfaChallengeOutputSerializer, MfaVerifyInpu
 from keyhouse.mfa.services.assurance import SENSITIVE_OPERATION_ERRORS
 from keyhouse.mfa.services.challenges import CHALLENGE_ANSWER_ERRORS
 from keyhouse.mfa.services.factors import TotpCodeInvalid
+from keyhouse.mfa.services.passkeys import ASSERTION_ERRORS
 from keyhouse.mfa.services.recovery import MfaNotEnabled
 from keyhouse.mfa.views import signin_response
 from keyhouse.tokens.serializers import TokenPairOutputSerializer
@@ -224,8 +225,11 @@ class MfaVerifyApi(PublicApi):
         responses={200: TokenPairOutputSerializer},
         summary="Answer a sign-in challenge with a second factor",
         description="Send the `mfa_token` of the sign-in with `factor_id` and the `code` "
-        "the app shows, or with a `recovery_code`; the answer is the token pair of an aal2 "
-        "session. A wrong code answers 400 `mfa_code_invalid` or `recovery_code_invalid` "
+        "the app shows, with a `recovery_code`, or with a `passkey` assertion "
+        "(`{challenge_id, credential}`, options from POST /api/v1/auth/passkey/options); the "
+        "answer is the token pair of an aal2 session. A wrong code answers 400 "
+        "`mfa_code_invalid` or `recovery_code_invalid`, a passkey that fails "
+        "`passkey_invalid` (or `passkey_challenge_invalid`, `passkey_sign_count_regressed`), "
         "with `attempts_left`, a factor not the account's 404 `mfa_factor_not_found`; after "
         "5 tries, 401 `mfa_attempts_exhausted`. 401 `mfa_token_invalid`, `mfa_token_used` "
         "or `mfa_token_expired` (5 minutes): sign in again. Tries count on the account's "
@@ -243,6 +247,7 @@ class MfaVerifyApi(PublicApi):
             factor_id=data.get("factor_id"),
             code=data.get("code"),
             recovery_code=data.get("recovery_code"),
+            passkey=data.get("passkey"),
         )
         return token_pair_response(pair, transport=data.get("refresh_token_transport"))
 
@@ -253,14 +258,16 @@ class ReauthenticateApi(APIView):
     @extend_schema(
         request=ReauthenticateInputSerializer,
         responses={204: OpenApiResponse(description="Re-authenticated")},
-        summary="Confirm the password, a phone code or an authenticator code",
+        summary="Confirm the password, a phone code, an authenticator code or a passkey",
         description="Changing the email, deleting the account and other sensitive "
         "operations answer 403 `reauthentication_required` unless the session proved a "
         "password or code within the last 10 minutes. A code is a phone sign-in code "
         "(POST /api/v1/auth/phone/send-code to the account's verified phone). A "
         "`totp_code` from an authenticator app also raises the session to aal2 (step-up), "
         "which those operations need on an account with a second factor (403 "
-        "`aal2_required`); refresh to get an access token that says so.",
+        "`aal2_required`); refresh to get an access token that says so. So does a `passkey` "
+        "assertion of the account (`{challenge_id, credential}`, options from "
+        "POST /api/v1/auth/passkey/options).",
     )
     @problems(
         WrongPassword,
@@ -270,6 +277,7 @@ class ReauthenticateApi(APIView):
         ServiceUnavailable,
         TotpCodeInvalid,
         MfaNotEnabled,
+        *ASSERTION_ERRORS,
     )
     @rate_limit("reauthenticate")
     def post(self, request: Request) -> Response:

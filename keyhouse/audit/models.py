@@ -41,6 +41,12 @@ class AuditEvent(models.Model):
         MFA_CHALLENGE_FAILED = "mfa_challenge_failed", _("Second factor check failed")
         RECOVERY_CODES_GENERATED = "recovery_codes_generated", _("Recovery codes generated")
         RECOVERY_CODE_USED = "recovery_code_used", _("Recovery code used")
+        PASSKEY_REGISTERED = "passkey_registered", _("Passkey registered")
+        PASSKEY_REMOVED = "passkey_removed", _("Passkey removed")
+        PASSKEY_SIGN_COUNT_REGRESSED = (
+            "passkey_sign_count_regressed",
+            _("Passkey counter went back (cloned authenticator?)"),
+        )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     type = models.CharField(max_length=40, choices=Type.choices, db_index=True)

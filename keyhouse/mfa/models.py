@@ -77,3 +77,83 @@ class MfaChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"challenge {self.id} of {self.user_id}"
+
+
+class PasskeyUserHandle(models.Model):
+    """The opaque user handle (WebAuthn ``user.id``) of an account's passkeys.
+
+    Random, one per account, never the email or the primary key: authenticators store it
+    with every passkey and give it back at sign-in, so it must tell nothing about the
+    account to whoever reads the authenticator.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="passkey_user_handle",
+    )
+    handle = models.CharField(max_length=64, unique=True, help_text=_("base64url"))
+
+    def __str__(self) -> str:
+        return f"passkey handle of {self.user_id}"
+
+
+class Passkey(models.Model):
+    """A WebAuthn credential: a key pair whose private half never leaves the authenticator.
+
+    ``sign_count`` is the authenticator's counter from its last assertion; one that goes
+    back means a cloned authenticator (WebAuthn section 6.1.1). Authenticators that keep
+    no counter always report 0.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="passkeys"
+    )
+    name = models.CharField(max_length=64)
+    credential_id = models.CharField(max_length=1400, unique=True, help_text=_("base64url"))
+    public_key = models.BinaryField(help_text=_("COSE_Key"))
+    sign_count = models.PositiveBigIntegerField(default=0)
+    transports = models.JSONField(default=list, blank=True)
+    aaguid = models.CharField(max_length=36, blank=True)
+    backup_eligible = models.BooleanField(default=False)
+    backed_up = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("created_at",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PasskeyChallenge(models.Model):
+    """A WebAuthn challenge held by the server: single use, 5 minutes.
+
+    Kept in the database rather than a cookie, so that apps without cookies and
+    browsers alike can answer it. Registration challenges belong to the signed-in
+    user; sign-in challenges to nobody until a passkey answers.
+    """
+
+    class Purpose(models.TextChoices):
+        REGISTER = "register", _("Registration")
+        AUTHENTICATE = "authenticate", _("Authentication")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    purpose = models.CharField(max_length=12, choices=Purpose.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="passkey_challenges",
+    )
+    challenge = models.CharField(max_length=64, unique=True, help_text=_("base64url"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.purpose} challenge {self.id}"

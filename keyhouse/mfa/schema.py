@@ -31,17 +31,19 @@ class RecoveryCodeFieldExtension(OpenApiSerializerFieldExtension):
 
 
 class MfaVerifyInputExtension(OpenApiSerializerExtension):
-    """An answer is a factor and its code, or a recovery code: one of them, not both."""
+    """An answer is a factor and its code, a recovery code or a passkey: one of them."""
 
     target_class = "keyhouse.mfa.serializers.MfaVerifyInputSerializer"
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         schema = auto_schema._map_basic_serializer(self.target, direction)
-        with_factor = {"anyOf": [{"required": ["factor_id"]}, {"required": ["code"]}]}
+        with_factor = {"required": ["factor_id"]}, {"required": ["code"]}
+        recovery, passkey = {"required": ["recovery_code"]}, {"required": ["passkey"]}
         return {
             **schema,
             "oneOf": [
-                {"required": ["factor_id", "code"], "not": {"required": ["recovery_code"]}},
-                {"required": ["recovery_code"], "not": with_factor},
+                {"required": ["factor_id", "code"], "not": {"anyOf": [recovery, passkey]}},
+                {**recovery, "not": {"anyOf": [*with_factor, passkey]}},
+                {**passkey, "not": {"anyOf": [*with_factor, recovery]}},
             ],
         }

@@ -3,9 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
 
-from keyhouse.mfa.models import RecoveryCode, TotpFactor
+from keyhouse.mfa.models import Passkey, RecoveryCode, TotpFactor
+from keyhouse.users.models import User
 
 PENDING_FACTOR_TTL = 10 * 60  # seconds an enrolled factor waits for its first code
 
@@ -26,9 +27,37 @@ def factors_confirmed(*, user_id: uuid.UUID) -> QuerySet[TotpFactor]:
     return TotpFactor.objects.filter(user_id=user_id, confirmed_at__isnull=False)
 
 
+def factor_kinds(*, user_id: uuid.UUID) -> tuple[bool, bool]:
+    """Whether the account has a confirmed app, and whether it has a passkey: one query."""
+    kinds = (
+        User.objects.filter(pk=user_id)
+        .annotate(
+            totp=Exists(factors_confirmed(user_id=user_id)),
+            passkey=Exists(passkey_list(user_id=user_id)),
+        )
+        .values_list("totp", "passkey")
+        .first()
+    )
+    return kinds or (False, False)
+
+
 def factor_confirmed_exists(*, user_id: uuid.UUID) -> bool:
-    """Whether the account has a second factor, and so needs one to sign in."""
-    return factors_confirmed(user_id=user_id).exists()
+    """Whether the account has a second factor (an app or a passkey), and so needs one to
+    sign in."""
+    return any(factor_kinds(user_id=user_id))
+
+
+def passkey_list(*, user_id: uuid.UUID) -> QuerySet[Passkey]:
+    return Passkey.objects.filter(user_id=user_id)
+
+
+def passkey_get_for_user(*, user_id: uuid.UUID, passkey_id: object) -> Passkey | None:
+    """The user's passkey with this id; None for another user's, or for a malformed id."""
+    try:
+        passkey_uuid = uuid.UUID(str(passkey_id))
+    except ValueError:
+        return None
+    return Passkey.objects.filter(user_id=user_id, pk=passkey_uuid).first()
 
 
 def factor_get_for_user(*, user_id: uuid.UUID, factor_id: object) -> TotpFactor | None:

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from keyhouse.core.fields import OneTimeCodeField, StrictCharField
 from keyhouse.mfa import totp
-from keyhouse.mfa.models import TotpFactor
+from keyhouse.mfa.models import Passkey, TotpFactor
 from keyhouse.mfa.services.recovery import recovery_code_normalize
 from keyhouse.tokens.serializers import TokenTransportInputSerializer
 
@@ -73,6 +74,10 @@ class MfaChallengeOutputSerializer(serializers.Serializer):
     recovery_code = serializers.BooleanField(
         default=True, help_text="A recovery code may answer instead of a factor."
     )
+    passkey = serializers.BooleanField(
+        help_text="A passkey of the account may answer (options from "
+        "POST /api/v1/auth/passkey/options)."
+    )
 
 
 class RecoveryCodesSummaryOutputSerializer(serializers.Serializer):
@@ -116,18 +121,121 @@ class RecoveryCodesOutputSerializer(serializers.Serializer):
     )
 
 
+class Base64UrlField(StrictCharField):
+    """Binary data as WebAuthn's JSON carries it: base64url without padding."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            validators=[RegexValidator(r"^[A-Za-z0-9_-]+$", "Not base64url.", code="base64url")],
+            **kwargs,
+        )
+
+
+class PasskeyAssertionResponseInputSerializer(serializers.Serializer):
+    clientDataJSON = Base64UrlField(max_length=4096)
+    authenticatorData = Base64UrlField(max_length=4096)
+    signature = Base64UrlField(max_length=1024)
+    userHandle = Base64UrlField(max_length=128, required=False, allow_null=True)
+
+
+class PasskeyAssertionCredentialInputSerializer(serializers.Serializer):
+    """A ``PublicKeyCredential`` from ``navigator.credentials.get()``, as its ``toJSON()``
+    gives it (WebAuthn Level 3 ``AuthenticationResponseJSON``)."""
+
+    id = Base64UrlField(max_length=1400)
+    rawId = Base64UrlField(max_length=1400)
+    type = serializers.ChoiceField(choices=["public-key"])
+    response = PasskeyAssertionResponseInputSerializer()
+
+
+class PasskeyAnswerInputSerializer(serializers.Serializer):
+    """An assertion answering the challenge of POST /api/v1/auth/passkey/options."""
+
+    challenge_id = serializers.UUIDField()
+    credential = PasskeyAssertionCredentialInputSerializer()
+
+
+class PasskeySignInInputSerializer(TokenTransportInputSerializer, PasskeyAnswerInputSerializer):
+    pass
+
+
+class PasskeyAttestationResponseInputSerializer(serializers.Serializer):
+    clientDataJSON = Base64UrlField(max_length=4096)
+    attestationObject = Base64UrlField(max_length=65536)
+    transports = serializers.ListField(
+        child=StrictCharField(max_length=32, allow_blank=True), max_length=16, required=False
+    )
+
+
+class PasskeyRegistrationCredentialInputSerializer(serializers.Serializer):
+    """A ``PublicKeyCredential`` from ``navigator.credentials.create()``, as its
+    ``toJSON()`` gives it (WebAuthn Level 3 ``RegistrationResponseJSON``)."""
+
+    id = Base64UrlField(max_length=1400)
+    rawId = Base64UrlField(max_length=1400)
+    type = serializers.ChoiceField(choices=["public-key"])
+    response = PasskeyAttestationResponseInputSerializer()
+
+
+class PasskeyRegisterInputSerializer(serializers.Serializer):
+    credential = PasskeyRegistrationCredentialInputSerializer()
+    name = StrictCharField(max_length=64, required=False, default="Passkey")
+
+
+class PasskeyUpdateInputSerializer(serializers.Serializer):
+    """The fields to change: the name, or nothing."""
+
+    name = StrictCharField(max_length=64, required=False)
+
+
+class PasskeyOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Passkey
+        fields = (
+            "id",
+            "name",
+            "transports",
+            "backup_eligible",
+            "backed_up",
+            "created_at",
+            "last_used_at",
+        )
+        read_only_fields = fields
+
+
+class PasskeyOptionsOutputSerializer(serializers.Serializer):
+    challenge_id = serializers.UUIDField(help_text="Send it back with the answer to sign in.")
+    expires_in = serializers.IntegerField(help_text="Seconds the challenge lives.")
+    options = serializers.DictField(
+        help_text="The publicKey options of the WebAuthn call, as JSON: pass them through "
+        "PublicKeyCredential.parseCreationOptionsFromJSON() or "
+        "parseRequestOptionsFromJSON()."
+    )
+
+
+class PasskeyRegistrationOutputSerializer(serializers.Serializer):
+    passkey = PasskeyOutputSerializer()
+    recovery_codes = serializers.ListField(
+        child=serializers.CharField(),
+        allow_null=True,
+        help_text="Ten new recovery codes with the account's first factor, shown this once; "
+        "null when the account had some.",
+    )
+
+
 class MfaVerifyInputSerializer(TokenTransportInputSerializer):
     mfa_token = StrictCharField(max_length=128)
     factor_id = serializers.UUIDField(required=False)
     code = TotpCodeField(required=False)
     recovery_code = RecoveryCodeField(required=False)
+    passkey = PasskeyAnswerInputSerializer(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         with_code = "factor_id" in attrs and "code" in attrs
-        if with_code == ("recovery_code" in attrs) or (
-            "recovery_code" in attrs and ("factor_id" in attrs or "code" in attrs)
-        ):
+        answers = [with_code, "recovery_code" in attrs, "passkey" in attrs]
+        partial_code = ("factor_id" in attrs or "code" in attrs) and not with_code
+        if answers.count(True) != 1 or partial_code:
             raise serializers.ValidationError(
-                "Send either factor_id and code, or recovery_code.", code="invalid"
+                "Send either factor_id and code, recovery_code, or passkey.", code="invalid"
             )
         return attrs

@@ -18,4 +18,13 @@ urlpatterns = [
         name="mfa-recovery-codes",
     ),
     path("me/mfa/<str:factor_id>", views.MfaFactorRemoveApi.as_view(), name="mfa-factor"),
+    path("me/passkeys", views.PasskeyListApi.as_view(), name="passkeys"),
+    path(
+        "me/passkeys/options",
+        views.PasskeyRegistrationOptionsApi.as_view(),
+        name="passkey-registration-options",
+    ),
+    path("me/passkeys/<str:passkey_id>", views.PasskeyDetailApi.as_view(), name="passkey"),
+    path("auth/passkey/options", views.PasskeySignInOptionsApi.as_view(), name="passkey-options"),
+    path("auth/passkey/verify", views.PasskeySignInApi.as_view(), name="passkey-verify"),
 ]

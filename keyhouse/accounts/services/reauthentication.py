@@ -1,13 +1,14 @@
 """Re-authentication: prove a password or code again before a sensitive operation.
 
 What an operation needs is decided by ``keyhouse.mfa.services.assurance``; a TOTP
-code proven here also raises the session to aal2 (step-up).
+code or a passkey proven here also raises the session to aal2 (step-up).
 """
 
 from __future__ import annotations
 
 import uuid
 from http import HTTPStatus
+from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
@@ -23,6 +24,7 @@ from keyhouse.codes.services import code_check, code_send
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.mfa.services.factors import TOTP_AMR, totp_any_accept
+from keyhouse.mfa.services.passkeys import PasskeyChallengeInvalid, PasskeyInvalid, passkey_assert
 from keyhouse.tokens.services import session_authenticated
 from keyhouse.users.models import User
 
@@ -77,6 +79,26 @@ def password_confirm(*, user: User, password: str, client: ClientInfo, field: st
         raise WrongPassword(fields={field: [WrongPassword.message]})
 
 
+def _passkey_confirm(*, user: User, passkey: dict[str, Any], client: ClientInfo) -> list[str]:
+    """Check an assertion of one of the user's passkeys; return its ``amr``, or record the
+    failure."""
+    try:
+        return passkey_assert(
+            challenge_id=passkey["challenge_id"],
+            credential=passkey["credential"],
+            client=client,
+            user_id=user.pk,
+        ).amr
+    except (PasskeyInvalid, PasskeyChallengeInvalid) as exc:
+        audit_record(
+            type=AuditEvent.Type.REAUTHENTICATION_FAILED,
+            user_id=user.pk,
+            client=client,
+            detail={"method": "passkey", "reason": getattr(exc, "reason", exc.code)},
+        )
+        raise
+
+
 def reauthenticate(
     *,
     user: User,
@@ -85,12 +107,14 @@ def reauthenticate(
     password: str | None = None,
     code: str | None = None,
     totp_code: str | None = None,
+    passkey: dict[str, Any] | None = None,
 ) -> None:
     """Prove the password, a code sent by ``reauthentication_code_send`` (or a phone
-    sign-in code), or an authenticator code again.
+    sign-in code), an authenticator code or a passkey (``{"challenge_id", "credential"}``)
+    again.
 
-    An authenticator code raises the session to aal2; like a password, each try counts
-    on the account's failed sign-in counters.
+    An authenticator code or a passkey of the user raises the session to aal2; like a
+    password, each code counts on the account's failed sign-in counters.
     """
     second_factor = None
     if password is not None:
@@ -100,6 +124,9 @@ def reauthenticate(
         password_attempt_count(account=throttle_account(user), ip=client.ip)
         totp_any_accept(user=user, code=totp_code, client=client, during="reauthenticate")
         second_factor, method = TOTP_AMR, "totp"
+    elif passkey is not None:
+        second_factor = _passkey_confirm(user=user, passkey=passkey, client=client)
+        method = "passkey"
     else:
         channel = reauthentication_code_channel(user=user)
         if channel is None:

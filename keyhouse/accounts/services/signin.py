@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -232,6 +233,7 @@ def signin_second_factor(
     factor_id: object = None,
     code: str | None = None,
     recovery_code: str | None = None,
+    passkey: dict[str, Any] | None = None,
 ) -> TokenPair:
     """Answer a sign-in challenge and start an aal2 session.
 
@@ -247,6 +249,7 @@ def signin_second_factor(
         factor_id=factor_id,
         code=code,
         recovery_code=recovery_code,
+        passkey=passkey,
     )
     password_failures_clear(account=throttle_account(challenge.user))
     pair = session_start(

@@ -8,7 +8,7 @@ types it in, as a user would. A screenshot of the last page goes to var/test-art
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -79,7 +79,8 @@ def layout(
 ) -> Iterator[str]:
     """Start the app and Keyhouse on two ports of the given hosts; yield the app's URL.
 
-    ``allowed`` is the origin Keyhouse allows, ``{port}`` standing for the app's port.
+    ``allowed`` is the origin Keyhouse allows, and ``env`` more of its settings, with
+    ``{port}`` standing for the app's port.
     """
     app_port, keyhouse_port = free_port(), free_port()
     keyhouse = f"http://{keyhouse_host}:{keyhouse_port}"
@@ -88,7 +89,7 @@ def layout(
         CORS_ALLOWED_ORIGINS=allowed.format(port=app_port),
         EMAIL_URL=f"smtp://127.0.0.1:{smtp_server.port}",
         KEYHOUSE_JWT_ISSUER=keyhouse,
-        **env,
+        **{name: value.format(port=app_port) for name, value in env.items()},
     )
     with (
         static_server(port=app_port, log=tmp_path / "app.log"),
@@ -223,3 +224,72 @@ def test_two_subdomains_of_one_site_share_the_refresh_cookie(
         status(page).to_have_text("Signed in again with the refresh cookie.")
         expect(page.locator("#profile-email")).to_have_text(verified_user.email)
         sign_out_clears_the_cookie(page)
+
+
+@pytest.fixture
+def virtual_authenticator(page) -> Callable[[], list[dict]]:
+    """A platform authenticator in the browser, through the Chrome DevTools Protocol:
+    CTAP2, built in, with resident keys and user verification that always succeeds.
+    Returns a function listing the passkeys it holds."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    options = {
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": True,
+        "hasUserVerification": True,
+        "isUserVerified": True,
+    }
+    added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
+    return lambda: cdp.send("WebAuthn.getCredentials", added)["credentials"]
+
+
+def test_a_passkey_added_in_the_example_app_signs_in_alone_at_aal2(
+    verified_user, page, virtual_authenticator, smtp_server, tmp_path
+):
+    # WebAuthn binds passkeys to the page's site: the app's origin, not Keyhouse's, is the
+    # one the relying party ID must cover (http://localhost counts as a secure context).
+    with layout(
+        tmp_path,
+        smtp_server,
+        app_host="localhost",
+        keyhouse_host="localhost",
+        allowed="http://localhost:{port}",
+        KEYHOUSE_WEBAUTHN_RP_ID="localhost",
+        KEYHOUSE_WEBAUTHN_ORIGINS="http://localhost:{port}",
+    ) as url:
+        page.goto(url)
+        status(page).to_have_text("Signed out. Sign up or sign in.")
+        sign_in(page, verified_user.email)
+        page.click("#add-passkey")
+        status(page).to_contain_text("Passkey added. Keep these recovery codes:")
+        expect(page.locator("#passkeys li")).to_have_count(1)
+        (held,) = virtual_authenticator()
+        assert (held["isResidentCredential"], held["rpId"]) == (True, "localhost")
+        sign_out_clears_the_cookie(page)
+
+        # The password alone is not enough now: the passkey answers the second step.
+        page.fill("#signin-email", verified_user.email)
+        page.fill("#signin-password", PASSWORD)
+        page.click("#signin-form button")
+        status(page).to_have_text("Signed in with your password and a passkey (aal2).")
+        sign_out_clears_the_cookie(page)
+
+        page.click("#passkey-signin")
+        status(page).to_have_text("Signed in with a passkey (aal2).")
+        expect(page.locator("#profile-email")).to_have_text(verified_user.email)
+        expect(page.locator("#profile-aal")).to_have_text("aal2")
+        page.reload()  # the refresh cookie of the passkey session
+        status(page).to_have_text("Signed in again with the refresh cookie.")
+
+        page.click("#load-passkeys")
+        status(page).to_have_text("1 passkey(s).")
+        page.click("#passkeys button")
+        status(page).to_have_text("Passkey removed.")
+        expect(page.locator("#passkeys li")).to_have_count(0)
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=ARTEFACTS / "example-spa-passkeys.png", full_page=True)
+        sign_out_clears_the_cookie(page)
+    log = (tmp_path / "keyhouse.log").read_text()
+    assert "POST /api/v1/auth/passkey/verify 200" in log
+    assert "DELETE /api/v1/me/passkeys/" in log

@@ -1,4 +1,5 @@
-"""The walkthroughs of the README and docs/mfa.md, run as written against ``make run``.
+"""The walkthroughs of the README, docs/mfa.md and docs/passkeys.md, run as written
+against ``make run``.
 
 A page's walkthrough is its shell blocks between the ``walkthrough`` markers; they run
 in one bash, as a reader pastes them into a second terminal in Keyhouse's directory. The
@@ -29,6 +30,7 @@ from keyhouse.testing import shared_database_url, wait_until_serving
 
 README = settings.BASE_DIR / "README.md"
 MFA = settings.BASE_DIR / "docs" / "mfa.md"
+PASSKEYS = settings.BASE_DIR / "docs" / "passkeys.md"
 WALKTHROUGH = re.compile(r"<!-- walkthrough: begin -->\n(.*?)<!-- walkthrough: end -->", re.S)
 SHELL_BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.S | re.M)
 SHOWN_OUTPUT = "# → "
@@ -122,8 +124,9 @@ def walkthrough_run(
 ) -> list[str]:
     """Run a page's walkthrough against ``base``; return the curl calls it made.
 
-    It runs in ``workdir``, standing for Keyhouse's directory (its ``.venv`` linked in,
-    the files the walkthrough writes kept out of the checkout), must succeed, and must
+    It runs in ``workdir``, standing for Keyhouse's directory (its ``.venv`` and
+    ``keyhouse`` package linked in, the files the walkthrough writes kept out of the
+    checkout), must succeed, and must
     print the outputs the page shows. ``typed`` answers its prompts, given the running
     bash.
     """
@@ -131,6 +134,7 @@ def walkthrough_run(
     assert script.startswith("KEYHOUSE_URL=${KEYHOUSE_URL:-http://127.0.0.1:8000}\n")
     workdir.mkdir()
     (workdir / ".venv").symlink_to(settings.BASE_DIR / ".venv")
+    (workdir / "keyhouse").symlink_to(settings.BASE_DIR / "keyhouse")
     (workdir / "walkthrough.sh").write_text(script)
     (workdir / ".curlrc").write_text(CURLRC)
     walk = subprocess.Popen(
@@ -149,7 +153,7 @@ def walkthrough_run(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_readme_and_mfa_walkthroughs_run_as_written_against_make_run(tmp_path):
+def test_the_readme_mfa_and_passkey_walkthroughs_run_as_written_against_make_run(tmp_path):
     for tool in ("make", "bash", "curl", "jq"):
         assert shutil.which(tool), f"the walkthroughs need {tool} on the PATH"
     server_log = tmp_path / "make-run.log"
@@ -163,6 +167,8 @@ def test_the_readme_and_mfa_walkthroughs_run_as_written_against_make_run(tmp_pat
         )
         # docs/mfa.md goes on with the account the README's walkthrough made.
         mfa_calls = walkthrough_run(MFA, base=base, workdir=tmp_path / "mfa")
+        # docs/passkeys.md goes on with it, without a factor again.
+        passkey_calls = walkthrough_run(PASSKEYS, base=base, workdir=tmp_path / "passkeys")
 
     assert readme_calls == [
         f"POST {base}/api/v1/auth/signup 202",
@@ -189,6 +195,21 @@ def test_the_readme_and_mfa_walkthroughs_run_as_written_against_make_run(tmp_pat
         f"GET {base}/api/v1/me/mfa 200",
         f"POST {base}/api/v1/me/mfa/recovery-codes 201",
         f"DELETE {base}/api/v1/me/mfa/<id> 204",
+        f"GET {base}/api/v1/me/mfa 200",
+        f"POST {base}/api/v1/auth/login 200",
+    ]
+    assert [UUID.sub("<id>", call) for call in passkey_calls] == [
+        f"POST {base}/api/v1/auth/login 200",
+        f"POST {base}/api/v1/me/passkeys/options 200",
+        f"POST {base}/api/v1/me/passkeys 201",
+        f"POST {base}/api/v1/auth/passkey/options 200",
+        f"POST {base}/api/v1/auth/passkey/verify 200",
+        f"POST {base}/api/v1/auth/passkey/verify 400",
+        f"POST {base}/api/v1/auth/login 200",
+        f"POST {base}/api/v1/auth/passkey/options 200",
+        f"POST {base}/api/v1/auth/mfa/verify 200",
+        f"GET {base}/api/v1/me/passkeys 200",
+        f"DELETE {base}/api/v1/me/passkeys/<id> 204",
         f"GET {base}/api/v1/me/mfa 200",
         f"POST {base}/api/v1/auth/login 200",
     ]

@@ -251,6 +251,7 @@ def test_reauthentication_takes_one_of_a_password_a_code_or_an_authenticator_cod
         {"required": ["password"]},
         {"required": ["code"]},
         {"required": ["totp_code"]},
+        {"required": ["passkey"]},
     ]
     assert "required" not in schema
     body = operation(document, "post", "/api/v1/auth/reauthenticate")["requestBody"]

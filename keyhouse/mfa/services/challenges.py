@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -24,13 +25,25 @@ from keyhouse.core.crypto import keyed_hash, random_secret
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.mfa.models import MfaChallenge, TotpFactor
-from keyhouse.mfa.selectors import factor_get_for_user, factors_confirmed, pending_expired_before
+from keyhouse.mfa.selectors import (
+    factor_get_for_user,
+    factor_kinds,
+    factors_confirmed,
+    pending_expired_before,
+)
 from keyhouse.mfa.services.factors import (
     TOTP_AMR,
     FactorNotFound,
     TotpCodeInvalid,
     second_factor_failed,
     totp_code_accept,
+)
+from keyhouse.mfa.services.passkeys import (
+    ASSERTION_ERRORS,
+    PasskeyChallengeInvalid,
+    PasskeyInvalid,
+    passkey_assert,
+    passkey_purge_expired,
 )
 from keyhouse.mfa.services.recovery import RECOVERY_AMR, RecoveryCodeInvalid, recovery_code_use
 from keyhouse.tokens.services import TokenPair, session_start
@@ -71,16 +84,19 @@ CHALLENGE_ANSWER_ERRORS = (
     FactorNotFound,
     TotpCodeInvalid,
     RecoveryCodeInvalid,
+    *ASSERTION_ERRORS,
 )
 
 
 @dataclass(frozen=True)
 class MfaChallengeIssued:
-    """A sign-in that needs a second factor: the token to answer with, and the factors."""
+    """A sign-in that needs a second factor: the token to answer with, the apps, and
+    whether a passkey may answer."""
 
     token: str
     expires_in: int
     factors: list[TotpFactor]
+    passkey: bool
 
 
 def _token_hash(token: str) -> str:
@@ -92,9 +108,10 @@ def signin_complete(
 ) -> TokenPair | MfaChallengeIssued:
     """Finish a sign-in after its first factor: tokens, or a challenge if the account has
     a second factor. Every sign-in journey ends here."""
-    factors = list(factors_confirmed(user_id=user.pk))
-    if not factors:
+    totp, passkey = factor_kinds(user_id=user.pk)
+    if not totp and not passkey:
         return session_start(user=user, amr=amr, client=client)
+    factors = list(factors_confirmed(user_id=user.pk)) if totp else []
     token = random_secret()
     challenge = MfaChallenge.objects.create(
         user=user,
@@ -108,7 +125,9 @@ def signin_complete(
         client=client,
         detail={"amr": amr, "challenge": challenge.pk},
     )
-    return MfaChallengeIssued(token=token, expires_in=CHALLENGE_TTL, factors=factors)
+    return MfaChallengeIssued(
+        token=token, expires_in=CHALLENGE_TTL, factors=factors, passkey=passkey
+    )
 
 
 def mfa_challenge_user(*, token: str) -> User | None:
@@ -142,8 +161,10 @@ def mfa_challenge_answer(
     factor_id: uuid.UUID | None = None,
     code: str | None = None,
     recovery_code: str | None = None,
+    passkey: dict[str, Any] | None = None,
 ) -> tuple[MfaChallenge, list[str]]:
-    """Answer a challenge with a TOTP code or a recovery code; spend it on success.
+    """Answer a challenge with a TOTP code, a recovery code or a passkey assertion
+    (``{"challenge_id", "credential"}``); spend it on success.
 
     Returns the challenge and the ``amr`` values of the second factor. A wrong answer
     leaves the challenge for its remaining tries (``attempts_left`` in the error).
@@ -154,6 +175,14 @@ def mfa_challenge_answer(
     if not user.is_active:  # deactivated since the first factor
         raise MfaTokenInvalid
     try:
+        if passkey is not None:  # checked first: its failures must outlive a rollback
+            second = passkey_assert(
+                challenge_id=passkey["challenge_id"],
+                credential=passkey["credential"],
+                client=client,
+                user_id=user.pk,
+            ).amr
+            method = "passkey"
         with transaction.atomic():
             if not MfaChallenge.objects.filter(pk=challenge.pk, used_at__isnull=True).update(
                 used_at=now
@@ -162,7 +191,7 @@ def mfa_challenge_answer(
             if recovery_code is not None:
                 recovery_code_use(user_id=user.pk, code=recovery_code, client=client)
                 second, method = RECOVERY_AMR, "recovery_code"
-            else:
+            elif passkey is None:
                 factor = factor_get_for_user(user_id=user.pk, factor_id=factor_id)
                 if factor is None or factor.confirmed_at is None:
                     raise FactorNotFound
@@ -175,17 +204,25 @@ def mfa_challenge_answer(
                 client=client,
                 detail={"method": method, "challenge": challenge.pk},
             )
-    except (FactorNotFound, TotpCodeInvalid, RecoveryCodeInvalid) as exc:
-        second_factor_failed(user_id=user.pk, client=client, during="sign_in", reason=exc.code)
+    except (
+        FactorNotFound,
+        TotpCodeInvalid,
+        RecoveryCodeInvalid,
+        PasskeyInvalid,
+        PasskeyChallengeInvalid,
+    ) as exc:
+        reason = getattr(exc, "reason", exc.code)
+        second_factor_failed(user_id=user.pk, client=client, during="sign_in", reason=reason)
         exc.extra["attempts_left"] = MAX_ATTEMPTS - challenge.attempts
         raise
     return challenge, second
 
 
 def mfa_purge_expired(*, now: datetime) -> int:
-    """Delete challenges past their end and factors never confirmed; return how many."""
+    """Delete challenges (sign-in and passkey) past their end and factors never
+    confirmed; return how many."""
     challenges, _by_model = MfaChallenge.objects.filter(expires_at__lt=now).delete()
     pending, _by_model = TotpFactor.objects.filter(
         confirmed_at__isnull=True, created_at__lt=pending_expired_before(now)
     ).delete()
-    return challenges + pending
+    return challenges + pending + passkey_purge_expired(now=now)

@@ -199,9 +199,7 @@ def totp_factor_confirm(
 ) -> TotpConfirmation:
     """Confirm a pending factor with a first code from the app.
 
-    The code proves the second factor in this session, which rises to aal2. The
-    account's first factor also ends every other session that proved only one
-    factor, and brings recovery codes when the account has none.
+    The code proves the second factor in this session (see ``factor_added``).
     """
     factor = factor_get_for_user(user_id=user.pk, factor_id=factor_id)
     if factor is None:
@@ -224,39 +222,64 @@ def totp_factor_confirm(
         ):
             raise FactorAlreadyConfirmed
         factor.refresh_from_db()
-        session_authenticated(session_id=session_id, second_factor=TOTP_AMR)
-        if first:
-            session_revoke_all(
-                user_id=user.pk,
-                reason="mfa_enabled",
-                client=client,
-                keep_session_id=session_id,
-                aal=LoginSession.Level.AAL1,
-            )
-        codes = None
-        if recovery_codes_remaining(user_id=user.pk) == 0:
-            codes = recovery_codes_generate(user=user, client=client)
+        codes = factor_added(
+            user=user, session_id=session_id, second_factor=TOTP_AMR, first=first, client=client
+        )
         audit_record(
             type=AuditEvent.Type.MFA_FACTOR_CONFIRMED,
             user_id=user.pk,
             client=client,
             detail={"factor": str(factor.pk), "type": "totp"},
         )
-        _notify(user, "mfa_factor_added", name=factor.name)
+        factor_notify(user, "mfa_factor_added", name=factor.name)
     return TotpConfirmation(factor=factor, recovery_codes=codes)
 
 
-def _notify(user: User, template: str, **context: object) -> None:
+def factor_added(
+    *,
+    user: User,
+    session_id: uuid.UUID,
+    second_factor: list[str],
+    first: bool,
+    client: ClientInfo,
+) -> list[str] | None:
+    """Apply what a new factor (an app or a passkey) brings; return new recovery codes.
+
+    Proving the factor raises the session to aal2. The account's first factor also ends
+    every other session that proved only one factor, and brings recovery codes when the
+    account has none (None otherwise). Run it inside the transaction that adds the factor,
+    with the user's row locked.
+    """
+    session_authenticated(session_id=session_id, second_factor=second_factor)
+    if first:
+        session_revoke_all(
+            user_id=user.pk,
+            reason="mfa_enabled",
+            client=client,
+            keep_session_id=session_id,
+            aal=LoginSession.Level.AAL1,
+        )
+    if recovery_codes_remaining(user_id=user.pk) == 0:
+        return recovery_codes_generate(user=user, client=client)
+    return None
+
+
+def factor_removed(*, user_id: uuid.UUID) -> None:
+    """Drop the recovery codes with the account's last factor: they then stand in for
+    nothing."""
+    if not factor_confirmed_exists(user_id=user_id):
+        RecoveryCode.objects.filter(user_id=user_id).delete()
+
+
+def factor_notify(user: User, template: str, **context: object) -> None:
+    """Tell the owner that a factor was added or removed."""
     if user.email:
         email_enqueue(to=user.email, template=template, context=context, user=user)
 
 
 def _factors_delete(*, user: User, factors: list[TotpFactor]) -> None:
-    """Delete factors; with the last confirmed one go the recovery codes, which then
-    stand in for nothing."""
     TotpFactor.objects.filter(pk__in=[factor.pk for factor in factors]).delete()
-    if not factor_confirmed_exists(user_id=user.pk):
-        RecoveryCode.objects.filter(user_id=user.pk).delete()
+    factor_removed(user_id=user.pk)
 
 
 def totp_factor_remove(
@@ -277,7 +300,7 @@ def totp_factor_remove(
             detail={"factor": str(factor.pk), "type": "totp"},
         )
         if factor.confirmed_at is not None:
-            _notify(user, "mfa_factor_removed", name=factor.name, by_admin=False)
+            factor_notify(user, "mfa_factor_removed", name=factor.name, by_admin=False)
 
 
 @transaction.atomic
@@ -300,5 +323,5 @@ def totp_factors_remove_by_admin(*, user: User, client: ClientInfo | None, by: u
             by=by,
         )
     if any(factor.confirmed_at is not None for factor in factors):
-        _notify(user, "mfa_factor_removed", name="", by_admin=True)
+        factor_notify(user, "mfa_factor_removed", name="", by_admin=True)
     return len(factors)

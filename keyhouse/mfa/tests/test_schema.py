@@ -11,6 +11,13 @@ MFA_OPERATIONS = [
     ("/api/v1/me/mfa/totp/{factor_id}/confirm", "post", "KEYHOUSE_RATE_LIMIT_MFA_CONFIRM"),
     ("/api/v1/me/mfa/{factor_id}", "delete", "KEYHOUSE_RATE_LIMIT_MFA_REMOVE"),
     ("/api/v1/me/mfa/recovery-codes", "post", "KEYHOUSE_RATE_LIMIT_MFA_RECOVERY_CODES"),
+    ("/api/v1/me/passkeys/options", "post", "KEYHOUSE_RATE_LIMIT_PASSKEY_REGISTER_OPTIONS"),
+    ("/api/v1/me/passkeys", "post", "KEYHOUSE_RATE_LIMIT_PASSKEY_REGISTER"),
+    ("/api/v1/me/passkeys", "get", "KEYHOUSE_RATE_LIMIT_PASSKEY_LIST"),
+    ("/api/v1/me/passkeys/{passkey_id}", "patch", "KEYHOUSE_RATE_LIMIT_PASSKEY_UPDATE"),
+    ("/api/v1/me/passkeys/{passkey_id}", "delete", "KEYHOUSE_RATE_LIMIT_PASSKEY_REMOVE"),
+    ("/api/v1/auth/passkey/options", "post", "KEYHOUSE_RATE_LIMIT_PASSKEY_OPTIONS"),
+    ("/api/v1/auth/passkey/verify", "post", "KEYHOUSE_RATE_LIMIT_PASSKEY_VERIFY"),
 ]
 
 
@@ -64,4 +71,5 @@ def test_an_authenticator_code_is_declared_as_six_digits_whatever_the_code_lengt
     assert [branch["required"] for branch in verify["oneOf"]] == [
         ["factor_id", "code"],
         ["recovery_code"],
+        ["passkey"],
     ]

@@ -36,7 +36,15 @@ def bearer(access_token: str) -> APIClient:
 
 def test_a_password_sign_in_is_challenged_and_a_totp_code_finishes_it(enrolled, clock):
     challenge = login()
-    assert set(challenge) == {"mfa_required", "mfa_token", "expires_in", "factors", "recovery_code"}
+    assert set(challenge) == {
+        "mfa_required",
+        "mfa_token",
+        "expires_in",
+        "factors",
+        "recovery_code",
+        "passkey",
+    }
+    assert challenge["passkey"] is False
     assert challenge["mfa_required"] is True
     assert challenge["expires_in"] == 300
     assert challenge["factors"] == [{"id": enrolled.factor_id, "type": "totp", "name": "Phone"}]
