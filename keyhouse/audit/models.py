@@ -41,6 +41,9 @@ class AuditEvent(models.Model):
         MFA_CHALLENGE_FAILED = "mfa_challenge_failed", _("Second factor check failed")
         RECOVERY_CODES_GENERATED = "recovery_codes_generated", _("Recovery codes generated")
         RECOVERY_CODE_USED = "recovery_code_used", _("Recovery code used")
+        IDENTITY_LINK_REQUIRED = "identity_link_required", _("Identity waits to be linked")
+        IDENTITY_LINKED = "identity_linked", _("Identity linked")
+        IDENTITY_UNLINKED = "identity_unlinked", _("Identity removed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     type = models.CharField(max_length=40, choices=Type.choices, db_index=True)
