@@ -64,9 +64,12 @@ def test_a_known_identity_signs_in_to_its_account(api_client, oidc):
     assert again.status_code == HTTPStatus.OK
     assert again.json()["user"]["id"] == first["user"]["id"]
     assert Identity.objects.filter(subject=sub).count() == 1
-    assert AuditEvent.objects.filter(
-        type=AuditEvent.Type.LOGIN_SUCCEEDED, detail__provider="local"
-    ).count() == 2
+    assert (
+        AuditEvent.objects.filter(
+            type=AuditEvent.Type.LOGIN_SUCCEEDED, detail__provider="local"
+        ).count()
+        == 2
+    )
 
 
 def test_an_ios_client_id_is_an_accepted_audience(api_client, oidc):
