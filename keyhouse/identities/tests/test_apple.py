@@ -58,7 +58,7 @@ def test_the_client_secret_is_an_es256_jwt_signed_with_the_key_file(apple):
 
 def test_a_missing_key_file_stops_the_checks(apple, settings):
     settings.KEYHOUSE_APPLE_PRIVATE_KEY_FILE = "/nowhere/AuthKey.p8"
-    with pytest.raises(SystemCheckError, match="identities.E002"):
+    with pytest.raises(SystemCheckError, match=r"identities\.E002"):
         call_command("check")
 
 
