@@ -15,9 +15,9 @@ from django.utils import timezone
 from keyhouse.conftest import PASSWORD
 from keyhouse.core.crypto import keyed_hash
 from keyhouse.identities.flows import STATE_SALT
-from keyhouse.testing import holds_in_clear
 from keyhouse.identities.models import Identity, OAuthState
 from keyhouse.identities.tests.conftest import APP_URL, CLIENT_ID, pkce_pair, unique_sub
+from keyhouse.testing import holds_in_clear
 
 pytestmark = pytest.mark.django_db
 
