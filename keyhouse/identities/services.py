@@ -436,7 +436,7 @@ def _other_way_to_sign_in(user: User, identity: Identity) -> bool:
 
 
 def identity_remove(
-    *, user: User, session_id: uuid.UUID, identity_id: uuid.UUID, client: ClientInfo
+    *, user: User, session_id: uuid.UUID, identity_id: uuid.UUID | str, client: ClientInfo
 ) -> None:
     """Remove an identity from the signed-in account, unless it is the last way in.
 
@@ -444,6 +444,10 @@ def identity_remove(
     the last identity and then both go.
     """
     reauthentication_require(session_id=session_id)
+    try:
+        identity_id = uuid.UUID(str(identity_id))
+    except ValueError as exc:
+        raise IdentityNotFound from exc
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
         identity = Identity.objects.filter(user_id=user.pk, pk=identity_id).first()

@@ -26,7 +26,7 @@ urlpatterns = [
         name="identity-authorize",
     ),
     path(
-        "me/identities/<uuid:identity_id>",
+        "me/identities/<str:identity_id>",
         views.IdentityRemoveApi.as_view(),
         name="identity-remove",
     ),

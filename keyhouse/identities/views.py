@@ -5,6 +5,7 @@ from http import HTTPStatus
 from django.http import HttpResponseRedirect
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -100,7 +101,13 @@ class OAuthAuthorizeApi(PublicApi):
         "`grant_type=authorization_code`, `code` and `code_verifier`. `redirect_to` must be "
         "on an allowed origin (CORS_ALLOWED_ORIGINS).",
     )
-    @problems(ProviderNotFound, RedirectNotAllowed, CodeChallengeInvalid, ProviderUnavailable)
+    @problems(
+        ValidationError,
+        ProviderNotFound,
+        RedirectNotAllowed,
+        CodeChallengeInvalid,
+        ProviderUnavailable,
+    )
     @rate_limit("oauth_authorize")
     def get(self, request: Request, provider: str) -> HttpResponseRedirect:
         serializer = OAuthAuthorizeQuerySerializer(data=request.query_params)
