@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
@@ -189,11 +190,16 @@ def oauth_callback(*, provider_name: str, params: dict[str, Any], client: Client
         _failed(provider_name, reason, client)
         return _back_to_app(flow, error=reason)
     try:
+        verifier = decrypt(flow.code_verifier, purpose=VERIFIER_PURPOSE).decode()
+    except InvalidToken:  # SECRET_KEY changed, without the old one as a fallback
+        _failed(provider_name, OAuthStateInvalid.code, client)
+        return _back_to_app(flow, error=OAuthStateInvalid.code)
+    try:
         profile = code_exchange(
             provider,
             code=str(params["code"]),
             redirect_uri=callback_uri(provider),
-            code_verifier=decrypt(flow.code_verifier, purpose=VERIFIER_PURPOSE).decode(),
+            code_verifier=verifier,
             nonce=flow.nonce,
         )
     except (KeyhouseError, ProviderRefused) as exc:
