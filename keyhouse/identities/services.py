@@ -270,15 +270,24 @@ def _link_required(*, user: User, profile: Profile, client: ClientInfo) -> LinkR
     )
 
 
+def _active(user: User) -> User:
+    if not user.is_active:
+        raise AccountDisabled
+    return user
+
+
 def _identity_user(profile: Profile, client: ClientInfo, *, retry: bool = True) -> User:
     """The account a provider identity signs in to, made if need be; or why none."""
     user = _known_identity_user(profile)
     if user is not None:
-        if not user.is_active:
-            raise AccountDisabled
-        return user
+        return _active(user)
     existing = user_get_by_email(email=profile.email) if profile.email else None
     if existing is not None:
+        # A concurrent first sign-in of this identity may have just made this account,
+        # with the identity in the same transaction: then the identity is known by now.
+        user = _known_identity_user(profile)
+        if user is not None:
+            return _active(user)
         if not profile.email_verified:
             raise IdentityEmailUnverified
         raise _link_required(user=existing, profile=profile, client=client)
