@@ -187,13 +187,12 @@ def _signed_in(
     return result
 
 
-def _refused(profile_provider: str, reason: str, client: ClientInfo, user_id: Any = None) -> None:
+def _refused(provider: str, reason: str, client: ClientInfo) -> None:
     SIGN_INS.labels(method="oauth", outcome="failure").inc()
     audit_record(
         type=AuditEvent.Type.LOGIN_FAILED,
-        user_id=user_id,
         client=client,
-        detail={"method": FEDERATED, "provider": profile_provider, "reason": reason},
+        detail={"method": FEDERATED, "provider": provider, "reason": reason},
     )
 
 
