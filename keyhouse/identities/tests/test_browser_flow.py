@@ -6,17 +6,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 from http import HTTPStatus
+from io import StringIO
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.utils import timezone
 
 from keyhouse.conftest import PASSWORD
 from keyhouse.core.crypto import keyed_hash
 from keyhouse.identities.flows import STATE_SALT
-from keyhouse.identities.models import Identity, OAuthState
+from keyhouse.identities.models import Identity, OAuthCode, OAuthState
 from keyhouse.identities.tests.conftest import APP_URL, CLIENT_ID, pkce_pair, unique_sub
+from keyhouse.mfa.models import TotpFactor
 from keyhouse.testing import holds_in_clear
 
 pytestmark = pytest.mark.django_db
@@ -259,3 +262,35 @@ def test_a_code_exchange_without_its_verifier_is_malformed(api_client):
     )
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["error"] == "invalid_request"
+
+
+def test_an_account_with_a_second_factor_gets_the_challenge_from_the_code(
+    api_client, oidc, verified_user
+):
+    TotpFactor.objects.create(
+        user=verified_user, name="Phone", secret="unused", confirmed_at=timezone.now()
+    )
+    sub = unique_sub()
+    Identity.objects.create(user=verified_user, provider="local", subject=sub)
+    verifier, challenge = pkce_pair()
+    back = to_the_app(api_client, oidc, sub, challenge)
+
+    response = exchange(api_client, back["code"], verifier)
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["mfa_required"] is True
+    assert "access_token" not in response.json()
+
+
+def test_purge_expired_deletes_spent_states_and_codes(api_client, oidc):
+    sub = unique_sub()
+    oidc.person(sub, email="purge@example.com", email_verified=True)
+    _verifier, challenge = pkce_pair()
+    to_the_app(api_client, oidc, sub, challenge)
+    start(api_client, challenge)  # a second sign-in, never finished
+
+    call_command("purge_expired", stdout=StringIO())
+    assert (OAuthState.objects.count(), OAuthCode.objects.count()) == (2, 1)
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+        call_command("purge_expired", stdout=StringIO())
+    assert (OAuthState.objects.count(), OAuthCode.objects.count()) == (0, 0)
