@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("keyhouse.tokens.urls")),
     path("", include("keyhouse.audit.urls")),
     path("", include("keyhouse.mfa.urls")),
+    path("", include("keyhouse.identities.urls")),
 ]

@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "keyhouse.mfa",
     "keyhouse.accounts",
     "keyhouse.gotrue",
+    "keyhouse.identities",
 ]
 
 MIDDLEWARE = [
@@ -501,6 +502,13 @@ _RATE_LIMIT_DEFAULTS = {
     "passkey_list": "60/m/user",
     "passkey_update": "10/m/user",
     "passkey_remove": "10/m/user",
+    "oauth_authorize": "30/m/ip",
+    "oauth_callback": "30/m/ip",
+    "oauth_id_token": "30/m/ip",
+    "oauth_link": "10/m/ip",
+    "oauth_link_code": "10/m/ip",
+    "identity_add": "10/m/user",
+    "identity_remove": "10/m/user",
 }
 KEYHOUSE_RATE_LIMITS = {
     action: env.str(f"KEYHOUSE_RATE_LIMIT_{action.upper()}", default=spec)
@@ -552,3 +560,29 @@ KEYHOUSE_PHONE_SIGNUP_ENABLED = env.bool("KEYHOUSE_PHONE_SIGNUP_ENABLED", defaul
 KEYHOUSE_SIGNING_KEY_DELAY = env.int(
     "KEYHOUSE_SIGNING_KEY_DELAY", default=300 + KEYHOUSE_KEYRING_TTL
 )
+
+# Sign-in with other providers (docs/social-sign-in.md). A provider is on when its client
+# id is set. AUDIENCES lists further client ids whose ID tokens the native flow accepts
+# (an iOS or Android app's); SCOPES replace the default scopes.
+KEYHOUSE_GOOGLE_CLIENT_ID = env.str("KEYHOUSE_GOOGLE_CLIENT_ID", default="")
+KEYHOUSE_GOOGLE_CLIENT_SECRET = env.str("KEYHOUSE_GOOGLE_CLIENT_SECRET", default="")
+KEYHOUSE_GOOGLE_AUDIENCES = env.list("KEYHOUSE_GOOGLE_AUDIENCES", default=[])
+KEYHOUSE_GOOGLE_SCOPES = env.str("KEYHOUSE_GOOGLE_SCOPES", default="openid email profile")
+# Apple: the Services ID as client id; the client secret is a JWT signed with the key
+# file (.p8) that Apple Developer issues, under its key id and the team id.
+KEYHOUSE_APPLE_CLIENT_ID = env.str("KEYHOUSE_APPLE_CLIENT_ID", default="")
+KEYHOUSE_APPLE_TEAM_ID = env.str("KEYHOUSE_APPLE_TEAM_ID", default="")
+KEYHOUSE_APPLE_KEY_ID = env.str("KEYHOUSE_APPLE_KEY_ID", default="")
+KEYHOUSE_APPLE_PRIVATE_KEY_FILE = env.str("KEYHOUSE_APPLE_PRIVATE_KEY_FILE", default="")
+KEYHOUSE_APPLE_AUDIENCES = env.list("KEYHOUSE_APPLE_AUDIENCES", default=[])
+KEYHOUSE_APPLE_SCOPES = env.str("KEYHOUSE_APPLE_SCOPES", default="openid email name")
+KEYHOUSE_GITHUB_CLIENT_ID = env.str("KEYHOUSE_GITHUB_CLIENT_ID", default="")
+KEYHOUSE_GITHUB_CLIENT_SECRET = env.str("KEYHOUSE_GITHUB_CLIENT_SECRET", default="")
+KEYHOUSE_GITHUB_SCOPES = env.str("KEYHOUSE_GITHUB_SCOPES", default="read:user user:email")
+# Any OpenID Connect provider, by name: a JSON object such as
+# {"acme": {"issuer": "https://id.acme.com", "client_id": "...", "client_secret": "..."}}.
+KEYHOUSE_OIDC_PROVIDERS = env.json("KEYHOUSE_OIDC_PROVIDERS", default={})
+# A provider identity that matches no account creates one; false refuses it instead.
+KEYHOUSE_OAUTH_SIGNUP_ENABLED = env.bool("KEYHOUSE_OAUTH_SIGNUP_ENABLED", default=True)
+# Seconds Keyhouse waits for a provider's discovery, keys, token or API endpoint.
+KEYHOUSE_OAUTH_HTTP_TIMEOUT = env.float("KEYHOUSE_OAUTH_HTTP_TIMEOUT", default=10.0)

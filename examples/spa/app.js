@@ -22,23 +22,26 @@ function show(message, isError = false) {
 
 class ApiError extends Error {
   constructor(status, problem) {
-    super(problem?.detail ?? `HTTP ${status}`);
+    super(problem?.detail ?? problem?.error_description ?? `HTTP ${status}`);
     this.status = status;
-    this.code = problem?.code;
+    this.code = problem?.code ?? problem?.error;
+    this.problem = problem;
   }
 }
 
 // Call Keyhouse. credentials: "include" lets the browser store and send the refresh
 // cookie across origins; errors arrive as Problem Details ({code, detail, ...}).
+// A URLSearchParams body goes as a form, the way OAuth token requests are sent.
 async function api(method, path, { body, headers = {} } = {}) {
   if (accessToken) headers.Authorization = `Bearer ${accessToken}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const form = body instanceof URLSearchParams;
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   let response;
   try {
     response = await fetch(KEYHOUSE + path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || form ? body : JSON.stringify(body),
       credentials: "include",
     });
   } catch {
@@ -213,9 +216,110 @@ $("logout").addEventListener("click", handle(async () => {
   signedOut("Signed out: the refresh cookie is gone.");
 }));
 
-// On load, a refresh cookie left by an earlier visit signs us straight back in.
+// Sign in with a provider: the browser goes to Keyhouse, then to the provider, and comes
+// back here with a one-time code, which only this tab can redeem: it holds the PKCE
+// verifier. No token ever travels in a URL.
+const OAUTH_KEY = "keyhouse-oauth";
+let pendingLink = null;
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+}
+
+function randomString() {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+// This page's address without what a sign-in adds to it.
+function pageAddress() {
+  const url = new URL(location.href);
+  for (const name of ["code", "state", "error"]) url.searchParams.delete(name);
+  return url.toString();
+}
+
+async function signInWith(provider) {
+  const verifier = randomString();
+  const state = randomString();
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  sessionStorage.setItem(OAUTH_KEY, JSON.stringify({ verifier, state, provider }));
+  const query = new URLSearchParams({
+    redirect_to: pageAddress(),
+    code_challenge: base64url(digest),
+    code_challenge_method: "S256",
+    state,
+  });
+  location.assign(`${KEYHOUSE}/api/v1/auth/oauth/${provider.name}/authorize?${query}`);
+}
+
+async function showProviders() {
+  const providers = await api("GET", "/api/v1/auth/oauth/providers");
+  $("providers").replaceChildren(...providers.map((provider) => {
+    const button = document.createElement("button");
+    button.id = `provider-${provider.name}`;
+    button.textContent = `Sign in with ${provider.display_name}`;
+    button.addEventListener("click", handle(() => signInWith(provider)));
+    return button;
+  }));
+  $("providers-section").hidden = providers.length === 0;
+}
+
+// Back from the provider: redeem the code with the verifier, at the token endpoint.
+async function finishSignIn(params) {
+  const pending = JSON.parse(sessionStorage.getItem(OAUTH_KEY) ?? "null");
+  sessionStorage.removeItem(OAUTH_KEY);
+  history.replaceState(null, "", pageAddress());
+  if (!pending || params.get("state") !== pending.state) {
+    throw new ApiError(400, { detail: "This sign-in was not started here." });
+  }
+  if (params.get("error")) {
+    throw new ApiError(400, { detail: `Signing in with ${pending.provider.display_name} failed: ${params.get("error")}.` });
+  }
+  try {
+    const answer = await api("POST", "/api/v1/auth/token/refresh", {
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        code: params.get("code"),
+        code_verifier: pending.verifier,
+        refresh_token_transport: "cookie",
+      }),
+    });
+    if (answer.mfa_required) throw new ApiError(200, { detail: "This account needs its second factor." });
+    signedIn(answer);
+    show(`Signed in with ${pending.provider.display_name}.`);
+  } catch (error) {
+    if (error.code !== "link_required") throw error;
+    // An account already uses the address: prove it before the sign-in joins it.
+    pendingLink = { token: error.problem.link_token, provider: pending.provider };
+    signedOut(`An account already uses ${error.problem.email}.`);
+    $("link-message").textContent =
+      `Enter its password to add ${pending.provider.display_name} to it.`;
+    $("link-form").hidden = false;
+  }
+}
+
+$("link-form").addEventListener("submit", handle(async () => {
+  signedIn(await api("POST", "/api/v1/auth/oauth/link", {
+    body: {
+      link_token: pendingLink.token,
+      password: $("link-password").value,
+      refresh_token_transport: "cookie",
+    },
+  }));
+  $("link-form").hidden = true;
+  show(`${pendingLink.provider.display_name} now signs in to this account too.`);
+}));
+
+// On load: back from a provider, finish that sign-in; otherwise a refresh cookie left by
+// an earlier visit signs us straight back in.
 $("keyhouse-url").textContent = KEYHOUSE;
-refresh().then(
+const returned = new URLSearchParams(location.search);
+const start = returned.has("state") ? finishSignIn(returned) : refresh().then(
   () => show("Signed in again with the refresh cookie."),
-  (error) => signedOut(error.status === 0 ? error.message : "Signed out. Sign up or sign in."),
 );
+start.catch((error) => {
+  if (error.status === 0) signedOut(error.message);
+  else if (returned.has("state")) { signedOut(""); show(error.message, true); }
+  else signedOut("Signed out. Sign up or sign in.");
+});
+showProviders().catch(() => {});

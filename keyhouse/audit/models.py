@@ -47,6 +47,9 @@ class AuditEvent(models.Model):
             "passkey_sign_count_regressed",
             _("Passkey counter went back (cloned authenticator?)"),
         )
+        IDENTITY_LINK_REQUIRED = "identity_link_required", _("Identity waits to be linked")
+        IDENTITY_LINKED = "identity_linked", _("Identity linked")
+        IDENTITY_UNLINKED = "identity_unlinked", _("Identity removed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     type = models.CharField(max_length=40, choices=Type.choices, db_index=True)

@@ -17,6 +17,7 @@ class Purpose(models.TextChoices):
     PASSWORD_RESET = "password_reset", _("Reset password")
     CHANGE_EMAIL = "change_email", _("Change email")
     CHANGE_PHONE = "change_phone", _("Change phone")
+    LINK_IDENTITY = "link_identity", _("Link a provider identity")
 
 
 # The purposes whose target is a phone number: their codes go by SMS.

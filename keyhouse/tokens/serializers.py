@@ -41,6 +41,24 @@ class OAuthRefreshInputSerializer(serializers.Serializer):
     client_id = serializers.CharField(required=False, allow_blank=True)
 
 
+class OAuthCodeInputSerializer(serializers.Serializer):
+    """The OAuth form that redeems a sign-in's one-time code (RFC 7636 section 4.5)."""
+
+    grant_type = serializers.ChoiceField(choices=["authorization_code"])
+    code = serializers.CharField(help_text="The code the sign-in sent the app back with.")
+    code_verifier = serializers.CharField(help_text="The PKCE verifier of its code_challenge.")
+    redirect_uri = serializers.CharField(
+        required=False, allow_blank=True, help_text="If sent, the sign-in's redirect_to."
+    )
+    refresh_token_transport = serializers.ChoiceField(
+        choices=TRANSPORTS,
+        required=False,
+        help_text="'cookie' sets the refresh token in the HttpOnly cookie, as the JSON "
+        "sign-ins do; the body by default.",
+    )
+    client_id = serializers.CharField(required=False, allow_blank=True)
+
+
 class OAuthRevokeInputSerializer(serializers.Serializer):
     """A revocation request (RFC 7009 section 2.1), for the schema, read as above."""
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -21,8 +21,10 @@ from keyhouse.core.ratelimit import rate_limit
 from keyhouse.tokens.keys import keyring_current
 from keyhouse.tokens.oauth import (
     FORM_CONTENT_TYPE,
+    GRANT_HANDLERS,
     authorization_server_metadata,
     is_form_request,
+    oauth_grant_type,
     oauth_refresh_token,
     oauth_revoked_token,
 )
@@ -30,6 +32,7 @@ from keyhouse.tokens.selectors import session_get_for_user, session_list_live
 from keyhouse.tokens.serializers import (
     JwksOutputSerializer,
     LogoutInputSerializer,
+    OAuthCodeInputSerializer,
     OAuthRefreshInputSerializer,
     OAuthRevokeInputSerializer,
     SessionOutputSerializer,
@@ -126,7 +129,11 @@ class TokenRefreshApi(APIView):
     @extend_schema(
         request={
             "application/json": TokenRefreshInputSerializer,
-            FORM_CONTENT_TYPE: OAuthRefreshInputSerializer,
+            FORM_CONTENT_TYPE: PolymorphicProxySerializer(
+                component_name="OAuthTokenRequest",
+                serializers=[OAuthRefreshInputSerializer, OAuthCodeInputSerializer],
+                resource_type_field_name=None,
+            ),
         },
         responses={200: TokenPairOutputSerializer},
         summary="Exchange a refresh token for a new token pair",
@@ -135,7 +142,11 @@ class TokenRefreshApi(APIView):
         "later, it ends the session (`refresh_token_reused`). Browsers using the cookie send "
         "no `refresh_token` and add the `X-Keyhouse-Client` header. OAuth clients may send "
         "the standard form-encoded `grant_type=refresh_token` request (RFC 6749 section 6) "
-        "instead, and then get OAuth errors (`invalid_grant`...) rather than problems.",
+        "instead, and then get OAuth errors (`invalid_grant`...) rather than problems. "
+        "The same form with `grant_type=authorization_code`, `code` and `code_verifier` "
+        "redeems the one-time code of a sign-in with a provider (RFC 7636): its answer is "
+        "that of any sign-in (tokens, or a second-factor challenge), or 409 `link_required` "
+        "(see POST /api/v1/auth/oauth/{provider}/token).",
     )
     @problems(
         RefreshTokenInvalid,
@@ -166,7 +177,13 @@ class TokenRefreshApi(APIView):
         return token_pair_response(pair, transport=transport)
 
     def _oauth_refresh(self, request: Request) -> Response:
-        """The OAuth request: the token in the form, never from the cookie, back in the body."""
+        """The OAuth request: the token in the form, never from the cookie, back in the body.
+
+        Another grant_type goes to the app that added it (see ``GRANT_HANDLERS``).
+        """
+        grant_type = oauth_grant_type(request.data)
+        if grant_type != "refresh_token":
+            return GRANT_HANDLERS[grant_type](request)
         refresh_token = oauth_refresh_token(request.data)
         try:
             pair = token_refresh(refresh_token=refresh_token, client=client_info(request))

@@ -44,10 +44,11 @@ def test_metadata_says_what_keyhouse_is_and_nothing_more(client, settings, token
         "token_endpoint": "https://auth.example.com/api/v1/auth/token/refresh",
         "jwks_uri": "https://auth.example.com/.well-known/jwks.json",
         "revocation_endpoint": "https://auth.example.com/api/v1/auth/token/revoke",
-        "grant_types_supported": ["refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
+        "code_challenge_methods_supported": ["S256"],
         "service_documentation": "https://auth.example.com/api/docs/",
     }
 
@@ -93,7 +94,9 @@ def test_form_encoded_refresh_never_reads_the_cookie(client, tokens, settings):
         ("grant_type=refresh_token&refresh_token=", "invalid_request"),
         ("grant_type=refresh_token&refresh_token={token}&refresh_token=x", "invalid_request"),
         ("grant_type=password&username=ada&password=x", "unsupported_grant_type"),
-        ("grant_type=authorization_code&code=x", "unsupported_grant_type"),
+        ("grant_type=client_credentials", "unsupported_grant_type"),
+        ("grant_type=authorization_code&code=x", "invalid_request"),
+        ("grant_type=authorization_code&code=x&code_verifier=y", "invalid_grant"),
         ("grant_type=refresh_token&refresh_token={token}&client_id=other", "invalid_client"),
         ("grant_type=refresh_token&refresh_token={token}&scope=admin", "invalid_scope"),
         ("grant_type=refresh_token&refresh_token=not-a-token", "invalid_grant"),

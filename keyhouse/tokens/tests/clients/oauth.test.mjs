@@ -28,7 +28,8 @@ for (const algorithm of ["oauth2", "oidc"]) {
     assert.equal(metadata.issuer, process.env.KEYHOUSE_ISSUER);
     assert.equal(metadata.token_endpoint, `${metadata.issuer}/api/v1/auth/token/refresh`);
     assert.equal(metadata.revocation_endpoint, `${metadata.issuer}/api/v1/auth/token/revoke`);
-    assert.deepEqual(metadata.grant_types_supported, ["refresh_token"]);
+    assert.deepEqual(metadata.grant_types_supported, ["authorization_code", "refresh_token"]);
+    assert.deepEqual(metadata.code_challenge_methods_supported, ["S256"]);
     assert.deepEqual(metadata.token_endpoint_auth_methods_supported, ["none"]);
     assert.equal(metadata.authorization_endpoint, undefined);
   });
