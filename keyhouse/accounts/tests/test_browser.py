@@ -86,10 +86,10 @@ def layout(
     keyhouse = f"http://{keyhouse_host}:{keyhouse_port}"
     environment = service_env(
         ALLOWED_HOSTS=f"127.0.0.1,{keyhouse_host}",
-        CORS_ALLOWED_ORIGINS=allowed.format(port=app_port),
+        CORS_ALLOWED_ORIGINS=allowed.replace("{port}", str(app_port)),
         EMAIL_URL=f"smtp://127.0.0.1:{smtp_server.port}",
         KEYHOUSE_JWT_ISSUER=keyhouse,
-        **{name: value.format(port=app_port) for name, value in env.items()},
+        **{name: value.replace("{port}", str(app_port)) for name, value in env.items()},
     )
     with (
         static_server(port=app_port, log=tmp_path / "app.log"),
