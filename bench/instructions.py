@@ -27,11 +27,7 @@ from pathlib import Path
 import run as bench
 
 WARMUP = 20
-ENV = {
-    "PYTHONHASHSEED": "0",
-    "KEYHOUSE_KEYRING_TTL": "100000000",
-    "PROMETHEUS_MULTIPROC_DIR": "",  # set per run below, as config/gunicorn.py does
-}
+ENV = {"PYTHONHASHSEED": "0", "KEYHOUSE_KEYRING_TTL": "100000000"}
 
 
 def _environ(method: str, path: str, body: bytes, auth: str) -> dict:
@@ -199,6 +195,7 @@ def main() -> int:
     env = app.env(
         {
             **ENV,
+            # Multi-process metrics, as config/gunicorn.py sets them up.
             "PROMETHEUS_MULTIPROC_DIR": str(raw / "metrics"),
             "BENCH_INSTRUCTIONS_DB": str(raw / side),
         }
