@@ -323,7 +323,7 @@ def memory_table(section: dict[str, Any]) -> list[str]:
         cells = []
         for name in scenarios:
             kib = [entry.get("VmHWM", 0) for entry in by_scenario.get(name, {}).get("kib", [])]
-            cells.append(f"{max(kib) * 1024 / 1e6:.0f} MB" if kib else "?")
+            cells.append(f"{max(kib) * 1024 / 1e6:.0f} MB" if kib else "—")
         lines.append(f"| {labels[app]} | " + " | ".join(cells) + " |")
     return lines
 

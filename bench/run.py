@@ -952,6 +952,7 @@ def concurrency(config: Config, raw: Path, log: TextIO) -> dict[str, Any]:
                 ensure_pool(app, pool, FIRST_RATE_GUESS * loaded.warmup * POOL_MARGIN * 2)
             before = settled_sessions_state(app)
             warm = wrk(app, scenario, seconds=loaded.warmup, auth="", label="warmup")
+            settled_sessions_state(app)  # the warm-up's queue served before the run starts
             if once:
                 rate = max(warm["rps"], FIRST_RATE_GUESS)
                 ensure_pool(app, pool, rate * loaded.duration * POOL_MARGIN * 1.5 + 500)
