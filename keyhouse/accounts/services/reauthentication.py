@@ -85,12 +85,14 @@ def reauthenticate(
     password: str | None = None,
     code: str | None = None,
     totp_code: str | None = None,
+    factor_id: uuid.UUID | None = None,
 ) -> None:
     """Prove the password, a code sent by ``reauthentication_code_send`` (or a phone
     sign-in code), or an authenticator code again.
 
     An authenticator code raises the session to aal2; like a password, each try counts
-    on the account's failed sign-in counters.
+    on the account's failed sign-in counters. With ``factor_id`` only that factor's
+    code is accepted.
     """
     second_factor = None
     if password is not None:
@@ -98,7 +100,13 @@ def reauthenticate(
         method = "password"
     elif totp_code is not None:
         password_attempt_count(account=throttle_account(user), ip=client.ip)
-        totp_any_accept(user=user, code=totp_code, client=client, during="reauthenticate")
+        totp_any_accept(
+            user=user,
+            code=totp_code,
+            client=client,
+            during="reauthenticate",
+            factor_id=factor_id,
+        )
         second_factor, method = TOTP_AMR, "totp"
     else:
         channel = reauthentication_code_channel(user=user)

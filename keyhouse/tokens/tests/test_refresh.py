@@ -80,9 +80,8 @@ def test_token_retired_by_a_renewal_is_refused_within_the_grace_window(tokens):
 
 def test_token_retired_by_a_renewal_after_the_grace_window_revokes_the_session(tokens):
     session_refresh_token_renew(session_id=tokens.session.pk)
-    with time_machine.travel(time.time() + 11, tick=False):
-        with pytest.raises(RefreshTokenReused):
-            token_refresh(refresh_token=tokens.refresh_token, client=CLIENT)
+    with time_machine.travel(time.time() + 11, tick=False), pytest.raises(RefreshTokenReused):
+        token_refresh(refresh_token=tokens.refresh_token, client=CLIENT)
     assert LoginSession.objects.get(pk=tokens.session.pk).revoke_reason == "refresh_reused"
 
 
