@@ -51,8 +51,11 @@ def is_pending_token(token: str) -> bool:
 
 
 def pending_token_claims(token: str) -> dict[str, Any]:
-    """Verify an MFA-pending token and return its claims, or raise TokenError."""
-    _kid, claims = tokens_jwt.decode(
+    """Verify an MFA-pending token and return its claims, or raise TokenError.
+
+    As for access tokens, a key no longer published (withdrawn after a leak) is refused.
+    """
+    kid, claims = tokens_jwt.decode(
         token,
         find_key=keyring_find,
         issuer=settings.KEYHOUSE_JWT_ISSUER,
@@ -61,6 +64,8 @@ def pending_token_claims(token: str) -> dict[str, Any]:
         typ=PENDING_TOKEN_TYPE,
         required=REQUIRED_CLAIMS,
     )
+    if kid not in keyring_current().verify_keys:
+        raise tokens_jwt.TokenError("token_invalid", "The token was not signed by a known key.")
     return claims
 
 

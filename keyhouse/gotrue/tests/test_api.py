@@ -8,6 +8,7 @@ from http import HTTPStatus
 import jwt
 import pyotp
 import pytest
+from django.utils import timezone
 
 from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import CLIENT, PASSWORD
@@ -374,6 +375,16 @@ def test_a_second_factor_sign_in_answers_an_mfa_pending_session(
     assert claims["mfa_challenge"] == str(challenge.pk)
     assert claims["exp"] == int(challenge.expires_at.timestamp())
     assert claims["aud"] != settings.KEYHOUSE_JWT_AUDIENCE
+    # A service that verifies Keyhouse's access tokens with the published keys refuses it.
+    kid = jwt.get_unverified_header(pending["access_token"])["kid"]
+    key = keys.keyring_current().verify_keys[kid]
+    with pytest.raises(jwt.InvalidAudienceError):
+        jwt.decode(
+            pending["access_token"],
+            key.public_key,
+            algorithms=[key.algorithm],
+            audience=settings.KEYHOUSE_JWT_AUDIENCE,
+        )
     assert "sid" not in claims
     assert "role" not in claims
     assert pending["expires_in"] == 300
@@ -450,23 +461,29 @@ def test_logout_gives_up_the_pending_sign_in_and_ends_no_session(api_client, enr
     assert LoginSession.objects.get(pk=tokens.session.pk).revoked_at is None
 
 
-def test_an_email_code_sign_in_of_a_second_factor_account_is_pending(
-    api_client, enrolled, smtp_mailer, clock
+@pytest.mark.parametrize("channel", ["email", "sms"])
+def test_a_code_sign_in_of_a_second_factor_account_is_pending(
+    api_client, enrolled, verified_user, smtp_mailer, sms_outbox, clock, channel
 ):
-    post(api_client, "otp", {"email": "ada@example.com"})
-    code = code_in_mail(smtp_mailer.messages[-1])
-    body = {"type": "email", "email": "ada@example.com", "token": code}
+    verified_user.phone, verified_user.phone_verified_at = "+14155550101", timezone.now()
+    verified_user.save(update_fields=["phone", "phone_verified_at"])
+    if channel == "email":
+        post(api_client, "otp", {"email": "ada@example.com"})
+        body = {"type": "email", "email": "ada@example.com"}
+        code = code_in_mail(smtp_mailer.messages[-1])
+    else:
+        post(api_client, "otp", {"phone": "+14155550101"})
+        body = {"type": "sms", "phone": "+14155550101"}
+        code = sms_outbox[-1].body.split()[0]
 
-    pending = post(api_client, "verify", body).json()
+    pending = post(api_client, "verify", {**body, "token": code}).json()
     clock.shift(STEP)
     verified = answer(bearer(api_client, pending), enrolled.factor_id, enrolled.code(time.time()))
 
     assert claims_of(pending["access_token"])["aal"] == "aal1"
     assert "mfa_challenge" in claims_of(pending["access_token"])
-    assert [e["method"] for e in claims_of(verified.json()["access_token"])["amr"]] == [
-        "otp",
-        "totp",
-    ]
+    assert claims_of(verified.json()["access_token"])["aal"] == "aal2"
+    assert LoginSession.objects.filter(aal="aal2").count() == 2  # the enrolment's, and this
 
 
 def test_a_step_up_takes_only_the_named_factors_code(api_client, enrolled, tokens, clock):
