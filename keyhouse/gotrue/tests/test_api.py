@@ -19,6 +19,7 @@ from keyhouse.testing import code_in_mail
 from keyhouse.tokens import keys
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_start, signing_key_rotate
+from keyhouse.tokens.tests.test_keys import rotated_elsewhere
 
 API_VERSION = {"HTTP_X_SUPABASE_API_VERSION": "2024-01-01"}
 NEW_PASSWORD = "a brand new passphrase"
@@ -501,3 +502,16 @@ def test_a_step_up_takes_only_the_named_factors_code(api_client, enrolled, token
     assert wrong.json()["code"] == "mfa_verification_failed"
     assert right.status_code == HTTPStatus.OK
     assert claims_of(right.json()["access_token"])["aal"] == "aal2"
+
+
+def test_a_pending_token_is_refused_once_its_key_is_withdrawn_elsewhere(
+    api_client, enrolled, settings, django_capture_on_commit_callbacks
+):
+    settings.KEYHOUSE_KEYRING_TTL = 3600
+    client = bearer(api_client, pending_sign_in(api_client))
+    assert client.get("/auth/v1/user").status_code == HTTPStatus.OK
+
+    rotated_elsewhere(django_capture_on_commit_callbacks, "--withdraw-old")
+
+    refused = client.get("/auth/v1/user")
+    assert (refused.status_code, refused.json()["code"]) == (HTTPStatus.FORBIDDEN, "bad_jwt")
