@@ -457,7 +457,10 @@ def test_logout_gives_up_the_pending_sign_in_and_ends_no_session(api_client, enr
     response = client.post("/auth/v1/logout?scope=global")
 
     assert response.status_code == HTTPStatus.NO_CONTENT
-    assert MfaChallenge.objects.get().used_at is not None
+    challenge = MfaChallenge.objects.get()
+    assert challenge.used_at is not None
+    logout = AuditEvent.objects.get(type=AuditEvent.Type.LOGOUT)
+    assert logout.detail == {"challenge": challenge.pk}
     assert client.get("/auth/v1/user").json()["code"] == "session_not_found"
     assert LoginSession.objects.get(pk=tokens.session.pk).revoked_at is None
 
