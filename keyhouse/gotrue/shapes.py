@@ -142,11 +142,11 @@ def pending_user_body(*, email: str) -> dict:
     }
 
 
-def _amr(session: LoginSession) -> list[dict]:
-    timestamp = int(session.authenticated_at.timestamp())
+def amr_claim(amr: list[str], at: datetime) -> list[dict]:
+    """RFC 8176 ``amr`` values as GoTrue's claim: each method once, with its time."""
+    timestamp = int(at.timestamp())
     methods = [
-        "recovery" if value == AMR_RECOVERY_CODE else AMR_METHODS.get(value)
-        for value in session.amr
+        "recovery" if value == AMR_RECOVERY_CODE else AMR_METHODS.get(value) for value in amr
     ]
     return [{"method": m, "timestamp": timestamp} for m in dict.fromkeys(methods) if m]
 
@@ -161,7 +161,7 @@ def access_token_claims(session: LoginSession, user: dict) -> dict:
         "phone": user["phone"],
         "app_metadata": user["app_metadata"],
         "user_metadata": user["user_metadata"],
-        "amr": _amr(session),
+        "amr": amr_claim(session.amr, session.authenticated_at),
     }
 
 

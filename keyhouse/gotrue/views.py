@@ -45,7 +45,7 @@ from keyhouse.accounts.services.reauthentication import (
     reauthentication_code_channel,
     reauthentication_code_send,
 )
-from keyhouse.accounts.services.signin import signin_with_password
+from keyhouse.accounts.services.signin import signin_second_factor, signin_with_password
 from keyhouse.accounts.services.signup import email_verification_resend, email_verify, signup
 from keyhouse.codes.models import Purpose
 from keyhouse.codes.selectors import code_live_user_id
@@ -54,6 +54,8 @@ from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import client_info
 from keyhouse.core.ratelimit import ratelimit_request
 from keyhouse.gotrue import errors, shapes
+from keyhouse.gotrue.authentication import GoTrueAuthentication, PendingSignInAllowed, PendingUser
+from keyhouse.gotrue.pending import pending_session_body
 from keyhouse.gotrue.serializers import (
     GoTrueFactorEnrolInputSerializer,
     GoTrueFactorVerifyInputSerializer,
@@ -68,7 +70,7 @@ from keyhouse.gotrue.serializers import (
 )
 from keyhouse.gotrue.services import user_metadata_update
 from keyhouse.mfa.selectors import factor_get_for_user
-from keyhouse.mfa.services.challenges import MfaChallengeIssued
+from keyhouse.mfa.services.challenges import MfaChallengeIssued, mfa_challenge_abandon
 from keyhouse.mfa.services.factors import (
     FactorNotFound,
     totp_factor_confirm,
@@ -103,21 +105,21 @@ class GoTrueRefused(KeyhouseError):
         self.status = status
 
 
-class SecondFactorChallenge(KeyhouseError):
-    code = "insufficient_aal"
-    status = HTTPStatus.FORBIDDEN
-    message = _(
-        "This account has a second factor: Keyhouse issues no session before it is "
-        "proven. Sign in at POST /api/v1/auth/login and answer the challenge at "
-        "POST /api/v1/auth/mfa/verify."
-    )
-
-
 class GoTrueApi(APIView):
-    """A view of the GoTrue API: its errors and every answer carry GoTrue's API version."""
+    """A view of the GoTrue API: its errors and every answer carry GoTrue's API version.
 
+    Its callers authenticate with an access token, or with an MFA-pending token on the
+    methods named in ``mfa_pending_allowed`` (see keyhouse.gotrue.authentication).
+    """
+
+    authentication_classes = (GoTrueAuthentication,)
     # The channel a code sent by this view goes by, for the rate-limit error code.
     code_channel: str | None = None
+    # The HTTP methods an MFA-pending sign-in may call.
+    mfa_pending_allowed: tuple[str, ...] = ()
+
+    def get_permissions(self) -> list[Any]:
+        return [PendingSignInAllowed(), *super().get_permissions()]
 
     def get_exception_handler(self) -> Any:
         return errors.exception_handler
@@ -147,10 +149,15 @@ def _valid(serializer_class: type, request: Request) -> dict[str, Any]:
     return serializer.validated_data
 
 
-def _session(result: TokenPair | MfaChallengeIssued) -> Response:
+def _session(pair: TokenPair) -> Response:
+    return Response(shapes.session_body(pair))
+
+
+def _signin(result: TokenPair | MfaChallengeIssued) -> Response:
+    """The end of a sign-in: its session, or an MFA-pending one for its challenge."""
     if isinstance(result, MfaChallengeIssued):
-        raise SecondFactorChallenge
-    return Response(shapes.session_body(result))
+        return Response(pending_session_body(result))
+    return _session(result)
 
 
 @extend_schema(exclude=True)
@@ -222,7 +229,7 @@ class TokenApi(PublicGoTrueApi):
             client=client_info(request),
             request=request,
         )
-        return _session(result)
+        return _signin(result)
 
 
 @extend_schema(exclude=True)
@@ -263,7 +270,7 @@ class VerifyApi(PublicGoTrueApi):
             target = phone_normalize(data["phone"])
             _limit(request, "phone_verify", target)
             if kind == "sms":
-                return _session(phone_sign_in(phone=target, code=code, client=client))
+                return _signin(phone_sign_in(phone=target, code=code, client=client))
             user = _change_owner(CHANGE_PURPOSES, target)
             user = phone_change_confirm(user=user, code=code, client=client)
             return Response({"user": shapes.user_body(user)})
@@ -273,12 +280,12 @@ class VerifyApi(PublicGoTrueApi):
             result = email_sign_in(
                 email=email, code=code, client=client, purpose=Purpose.PASSWORD_RESET
             )
-            return _session(result)
+            return _signin(result)
         _limit(request, "email_verify", email)
         if kind == "signup":
-            return _session(email_verify(email=email, code=code, client=client))
+            return _signin(email_verify(email=email, code=code, client=client))
         if kind == "email":
-            return _session(email_code_answer(email=email, code=code, client=client))
+            return _signin(email_code_answer(email=email, code=code, client=client))
         user = _change_owner((Purpose.CHANGE_EMAIL,), email)
         user = email_change_confirm(user=user, code=code, client=client)
         return Response({"user": shapes.user_body(user)})
@@ -328,6 +335,7 @@ class ReauthenticateApi(GoTrueApi):
 @extend_schema(exclude=True)
 class UserApi(GoTrueApi):
     mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+    mfa_pending_allowed = ("GET",)
 
     def get(self, request: Request) -> Response:
         return Response(shapes.user_body(request.user.user))
@@ -367,12 +375,23 @@ class UserApi(GoTrueApi):
 
 @extend_schema(exclude=True)
 class LogoutApi(GoTrueApi):
+    """End sessions; an MFA-pending sign-in gives up its challenge only, in any scope
+    (before its second factor it ends none of the account's sessions)."""
+
     mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+    mfa_pending_allowed = ("POST",)
 
     def post(self, request: Request) -> Response:
         scope = LOGOUT_SCOPES.get(request.query_params.get("scope", "global"))
         if scope is None:
             raise GoTrueRefused("validation_failed", _("scope must be global, local or others."))
+        if isinstance(request.user, PendingUser):
+            mfa_challenge_abandon(
+                challenge_id=request.user.challenge_id,
+                user_id=request.user.pk,
+                client=client_info(request),
+            )
+            return Response(status=HTTPStatus.NO_CONTENT)
         session_logout(
             user_id=request.user.pk,
             session_id=request.user.session_id,
@@ -416,50 +435,63 @@ class FactorsApi(GoTrueApi):
 
 
 def _factor(request: Request, factor_id: uuid.UUID) -> Any:
+    """The caller's factor; a pending sign-in can only prove a confirmed one."""
     factor = factor_get_for_user(user_id=request.user.pk, factor_id=factor_id)
-    if factor is None:
+    pending = isinstance(request.user, PendingUser)
+    if factor is None or (pending and factor.confirmed_at is None):
         raise FactorNotFound
     return factor
 
 
-def _challenge_value(factor_id: uuid.UUID, session_id: uuid.UUID) -> str:
-    return f"{factor_id}:{session_id}"
+def _challenge_value(request: Request, factor_id: uuid.UUID) -> str:
+    """What a challenge binds: the factor, and the session or the pending sign-in."""
+    if isinstance(request.user, PendingUser):
+        return f"{factor_id}:mfa-challenge:{request.user.challenge_id}"
+    return f"{factor_id}:{request.user.session_id}"
 
 
 @extend_schema(exclude=True)
 class FactorChallengeApi(GoTrueApi):
-    """A challenge for a factor in this session: a signed, 5-minute id that verify takes.
+    """A challenge for a factor in this session or pending sign-in: a signed, 5-minute
+    id that verify takes.
 
     Keyhouse checks an authenticator code against the factor itself (each code works
-    once); the challenge only binds the verify to this factor and session.
+    once); the challenge only binds the verify to this factor and session. A pending
+    sign-in's challenge ends with the sign-in's own.
     """
 
     mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+    mfa_pending_allowed = ("POST",)
 
     def post(self, request: Request, factor_id: uuid.UUID) -> Response:
         _limit(request, "mfa_verify")
         factor = _factor(request, factor_id)
         challenge_id = signing.TimestampSigner(salt=CHALLENGE_SALT).sign(
-            _challenge_value(factor.pk, request.user.session_id)
+            _challenge_value(request, factor.pk)
         )
         expires_at = int(timezone.now().timestamp()) + CHALLENGE_TTL
+        if isinstance(request.user, PendingUser):
+            expires_at = min(expires_at, request.auth["exp"])
         return Response({"id": challenge_id, "type": "totp", "expires_at": expires_at})
 
 
 @extend_schema(exclude=True)
 class FactorVerifyApi(GoTrueApi):
-    """Prove a factor in this session: a pending one is confirmed, a confirmed one steps up.
+    """Prove a factor: an unconfirmed one is confirmed, a confirmed one steps the session
+    up, and a pending sign-in answers its challenge (keyhouse.gotrue.pending).
 
-    Either way the session rises to aal2, and the client gets a new pair saying so.
+    The session rises to aal2, or starts at aal2, and the client gets a pair saying so.
     """
 
     mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+    mfa_pending_allowed = ("POST",)
 
     def post(self, request: Request, factor_id: uuid.UUID) -> Response:
-        _limit(request, "mfa_confirm")
+        pending = isinstance(request.user, PendingUser)
+        # A pending sign-in's answer counts as its /api/v1/ twin's (POST auth/mfa/verify).
+        _limit(request, "mfa_verify" if pending else "mfa_confirm")
         data = _valid(GoTrueFactorVerifyInputSerializer, request)
         factor = _factor(request, factor_id)
-        user, session_id, client = request.user.user, request.user.session_id, client_info(request)
         try:
             value = signing.TimestampSigner(salt=CHALLENGE_SALT).unsign(
                 data["challenge_id"], max_age=CHALLENGE_TTL
@@ -468,8 +500,18 @@ class FactorVerifyApi(GoTrueApi):
             raise GoTrueRefused(
                 "mfa_challenge_expired", _("The challenge expired or is not this factor's.")
             ) from exc
-        if value != _challenge_value(factor.pk, session_id):
+        if value != _challenge_value(request, factor.pk):
             raise GoTrueRefused("mfa_challenge_expired", _("This challenge is another factor's."))
+        client = client_info(request)
+        if pending:
+            pair = signin_second_factor(
+                challenge_id=request.user.challenge_id,
+                factor_id=factor.pk,
+                code=data["code"],
+                client=client,
+            )
+            return _session(pair)
+        user, session_id = request.user.user, request.user.session_id
         if factor.confirmed_at is None:
             totp_factor_confirm(
                 user=user,
@@ -479,7 +521,13 @@ class FactorVerifyApi(GoTrueApi):
                 client=client,
             )
         else:
-            reauthenticate(user=user, session_id=session_id, client=client, totp_code=data["code"])
+            reauthenticate(
+                user=user,
+                session_id=session_id,
+                client=client,
+                totp_code=data["code"],
+                factor_id=factor.pk,
+            )
         return _session(session_refresh_token_renew(session_id=session_id))
 
 

@@ -27,12 +27,13 @@ class TokenError(Exception):
         self.message = message
 
 
-def encode(claims: dict[str, Any], *, signer: Signer) -> str:
+def encode(claims: dict[str, Any], *, signer: Signer, typ: str = ACCESS_TOKEN_TYPE) -> str:
+    """Sign ``claims``; ``typ`` names another kind of token than an access token."""
     return jwt.encode(
         claims,
         signer.private_key,
         algorithm=signer.algorithm,
-        headers={"kid": signer.kid, "typ": ACCESS_TOKEN_TYPE},
+        headers={"kid": signer.kid, "typ": typ},
     )
 
 
@@ -43,9 +44,11 @@ def decode(
     issuer: str,
     audience: str,
     leeway: int,
+    typ: str = ACCESS_TOKEN_TYPE,
+    required: list[str] = REQUIRED_CLAIMS,
 ) -> tuple[str, dict[str, Any]]:
-    """Verify an access token and return the id of its key and its claims, or raise
-    TokenError."""
+    """Verify an access token (or a token of type ``typ`` with the ``required`` claims)
+    and return the id of its key and its claims, or raise TokenError."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:
@@ -54,7 +57,7 @@ def decode(
     key = find_key(kid) if isinstance(kid, str) else None
     if key is None:
         raise TokenError("token_invalid", "The access token was not signed by a known key.")
-    if header.get("typ") != ACCESS_TOKEN_TYPE:
+    if header.get("typ") != typ:
         raise TokenError("token_invalid", "This is not an access token.")
     try:
         claims = jwt.decode(
@@ -64,7 +67,7 @@ def decode(
             issuer=issuer,
             audience=audience,
             leeway=leeway,
-            options={"require": REQUIRED_CLAIMS},
+            options={"require": required},
         )
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("token_expired", "The access token has expired.") from exc

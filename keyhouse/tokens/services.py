@@ -190,8 +190,10 @@ def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
 
     The token row is locked, so of two concurrent refreshes one rotates and the other
     then sees a token rotated within the grace window and gets the same successor:
-    a session never forks. A rotated token presented after the window is a replay,
-    and ends the session (reuse detection, RFC 9700 section 4.14.2).
+    a session never forks. A token retired without a derived successor (a renewal)
+    is refused in that window, the session left alone. A rotated token presented
+    after the window is a replay, and ends the session (reuse detection, RFC 9700
+    section 4.14.2).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -219,6 +221,10 @@ def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
             session.save(update_fields=["last_refreshed_at", "ip", "user_agent"])
             return _token_pair(session, successor, now)
         if now - token.rotated_at <= timedelta(seconds=settings.KEYHOUSE_REFRESH_GRACE_PERIOD):
+            # A token retired by ``session_refresh_token_renew`` has no derived successor:
+            # refused, but not a replay, since the client just got its new pair.
+            if not RefreshToken.objects.filter(token_hash=_refresh_hash(successor)).exists():
+                raise RefreshTokenInvalid
             return _token_pair(session, successor, now)
         session_revoke(session=session, reason="refresh_reused", client=client)
         audit_record(

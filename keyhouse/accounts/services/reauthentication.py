@@ -108,13 +108,15 @@ def reauthenticate(
     code: str | None = None,
     totp_code: str | None = None,
     passkey: dict[str, Any] | None = None,
+    factor_id: uuid.UUID | None = None,
 ) -> None:
     """Prove the password, a code sent by ``reauthentication_code_send`` (or a phone
     sign-in code), an authenticator code or a passkey (``{"challenge_id", "credential"}``)
     again.
 
     An authenticator code or a passkey of the user raises the session to aal2; like a
-    password, each code counts on the account's failed sign-in counters.
+    password, each code counts on the account's failed sign-in counters. With
+    ``factor_id`` only that factor's code is accepted.
     """
     second_factor = None
     if password is not None:
@@ -122,7 +124,13 @@ def reauthenticate(
         method = "password"
     elif totp_code is not None:
         password_attempt_count(account=throttle_account(user), ip=client.ip)
-        totp_any_accept(user=user, code=totp_code, client=client, during="reauthenticate")
+        totp_any_accept(
+            user=user,
+            code=totp_code,
+            client=client,
+            during="reauthenticate",
+            factor_id=factor_id,
+        )
         second_factor, method = TOTP_AMR, "totp"
     elif passkey is not None:
         second_factor = _passkey_confirm(user=user, passkey=passkey, client=client)

@@ -228,8 +228,9 @@ def _second_factor_attempt_count(*, user: User, client: ClientInfo) -> None:
 
 def signin_second_factor(
     *,
-    mfa_token: str,
     client: ClientInfo,
+    mfa_token: str | None = None,
+    challenge_id: int | None = None,
     factor_id: object = None,
     code: str | None = None,
     recovery_code: str | None = None,
@@ -237,14 +238,17 @@ def signin_second_factor(
 ) -> TokenPair:
     """Answer a sign-in challenge and start an aal2 session.
 
-    Each answer counts on the account's failed sign-in counters, as a password does,
-    so a stolen password does not buy unlimited guesses at the code.
+    The challenge is named by its ``mfa_token`` or its ``challenge_id`` (see
+    ``mfa_challenge_answer``). Each answer counts on the account's failed sign-in
+    counters, as a password does, so a stolen password does not buy unlimited guesses
+    at the code.
     """
-    user = mfa_challenge_user(token=mfa_token)
+    user = mfa_challenge_user(token=mfa_token, challenge_id=challenge_id)
     if user is not None:
         _second_factor_attempt_count(user=user, client=client)
     challenge, second = mfa_challenge_answer(
         token=mfa_token,
+        challenge_id=challenge_id,
         client=client,
         factor_id=factor_id,
         code=code,

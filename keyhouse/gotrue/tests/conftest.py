@@ -1,5 +1,6 @@
 from __future__ import annotations
 
 from keyhouse.delivery.tests.fake_twilio import twilio_api
+from keyhouse.mfa.tests.conftest import clock, enrolled
 
-__all__ = ["twilio_api"]
+__all__ = ["clock", "enrolled", "twilio_api"]

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from http import HTTPStatus
 
 import jwt
 import pyotp
 import pytest
+from django.utils import timezone
 
-from keyhouse.conftest import PASSWORD
+from keyhouse.audit.models import AuditEvent
+from keyhouse.conftest import CLIENT, PASSWORD
+from keyhouse.mfa.models import MfaChallenge
+from keyhouse.mfa.tests.conftest import STEP
+from keyhouse.mfa.tests.conftest import enrol as native_enrol
 from keyhouse.testing import code_in_mail
 from keyhouse.tokens import keys
 from keyhouse.tokens.models import LoginSession
-from keyhouse.tokens.services import signing_key_rotate
+from keyhouse.tokens.services import session_start, signing_key_rotate
+from keyhouse.tokens.tests.test_keys import rotated_elsewhere
 
 API_VERSION = {"HTTP_X_SUPABASE_API_VERSION": "2024-01-01"}
 NEW_PASSWORD = "a brand new passphrase"
@@ -201,20 +208,6 @@ def test_logout_scopes(api_client, verified_user):
     assert again.json()["code"] == "session_not_found"
 
 
-def test_a_second_factor_account_gets_no_session_here(api_client, verified_user):
-    from keyhouse.mfa.models import TotpFactor
-
-    TotpFactor.objects.create(
-        user=verified_user, name="app", secret=b"x", confirmed_at=verified_user.date_joined
-    )
-
-    response = sign_in(api_client)
-
-    assert response.status_code == HTTPStatus.FORBIDDEN
-    assert response.json()["code"] == "insufficient_aal"
-    assert not LoginSession.objects.exists()
-
-
 def test_jwks_serves_rs256_and_es256_keys_only(api_client, settings):
     signing_key_rotate(algorithm="EdDSA", immediately=True)
     signing_key_rotate(algorithm="ES256", immediately=True)
@@ -346,3 +339,182 @@ def test_a_policy_that_requires_a_factor_lets_the_session_enrol_one(
     assert challenge["type"] == "totp"
     assert updated.status_code == HTTPStatus.OK
     assert verified.status_code == HTTPStatus.OK
+
+
+# An account with an authenticator app: sign-in answers an MFA-pending session.
+
+
+def pending_sign_in(client):
+    response = sign_in(client)
+    assert response.status_code == HTTPStatus.OK, response.json()
+    return response.json()
+
+
+def answer(client, factor_id, code):
+    challenge = client.post(f"/auth/v1/factors/{factor_id}/challenge")
+    assert challenge.status_code == HTTPStatus.OK, challenge.json()
+    return client.post(
+        f"/auth/v1/factors/{factor_id}/verify",
+        {"challenge_id": challenge.json()["id"], "code": code},
+        format="json",
+    )
+
+
+def test_a_second_factor_sign_in_answers_an_mfa_pending_session(
+    api_client, enrolled, verified_user, settings
+):
+    sessions = LoginSession.objects.count()
+
+    pending = pending_sign_in(api_client)
+
+    challenge = MfaChallenge.objects.get()
+    claims = claims_of(pending["access_token"])
+    assert jwt.get_unverified_header(pending["access_token"])["typ"] == "mfa-pending+jwt"
+    assert claims["sub"] == str(verified_user.pk)
+    assert claims["aal"] == "aal1"
+    assert [entry["method"] for entry in claims["amr"]] == ["password"]
+    assert claims["mfa_challenge"] == str(challenge.pk)
+    assert claims["exp"] == int(challenge.expires_at.timestamp())
+    assert claims["aud"] != settings.KEYHOUSE_JWT_AUDIENCE
+    # A service that verifies Keyhouse's access tokens with the published keys refuses it.
+    kid = jwt.get_unverified_header(pending["access_token"])["kid"]
+    key = keys.keyring_current().verify_keys[kid]
+    with pytest.raises(jwt.InvalidAudienceError):
+        jwt.decode(
+            pending["access_token"],
+            key.public_key,
+            algorithms=[key.algorithm],
+            audience=settings.KEYHOUSE_JWT_AUDIENCE,
+        )
+    assert "sid" not in claims
+    assert "role" not in claims
+    assert pending["expires_in"] == 300
+    assert pending["token_type"] == "bearer"
+    assert [f["status"] for f in pending["user"]["factors"]] == ["verified"]
+    assert LoginSession.objects.count() == sessions
+
+
+def test_the_mfa_pending_token_works_only_where_the_second_factor_is_answered(api_client, enrolled):
+    pending = pending_sign_in(api_client)
+    client = bearer(api_client, pending)
+
+    assert client.get("/auth/v1/user").status_code == HTTPStatus.OK
+    refused = [
+        client.put("/auth/v1/user", {"data": {"a": 1}}, format="json"),
+        client.post("/auth/v1/factors", {"factor_type": "totp"}, format="json"),
+        client.delete(f"/auth/v1/factors/{enrolled.factor_id}"),
+        client.get("/auth/v1/reauthenticate"),
+    ]
+    assert [(r.status_code, r.json()["code"]) for r in refused] == [
+        (HTTPStatus.FORBIDDEN, "insufficient_aal")
+    ] * 4
+    me = client.get("/api/v1/me")
+    assert me.status_code == HTTPStatus.UNAUTHORIZED
+    assert me.json()["code"] == "token_invalid"
+    client.credentials()
+    refresh = post(
+        client, "token?grant_type=refresh_token", {"refresh_token": pending["refresh_token"]}
+    )
+    assert refresh.status_code == HTTPStatus.BAD_REQUEST
+    assert refresh.json()["code"] == "refresh_token_not_found"
+
+
+def test_verify_answers_the_sign_in_challenge_once_with_an_aal2_session(
+    api_client, enrolled, clock
+):
+    client = bearer(api_client, pending_sign_in(api_client))
+    clock.shift(STEP)
+
+    wrong = answer(client, enrolled.factor_id, enrolled.wrong_code(time.time()))
+    verified = answer(client, enrolled.factor_id, enrolled.code(time.time()))
+
+    assert wrong.status_code == HTTPStatus.BAD_REQUEST
+    assert wrong.json()["code"] == "mfa_verification_failed"
+    assert wrong.json()["attempts_left"] == 4
+    assert verified.status_code == HTTPStatus.OK, verified.json()
+    session = verified.json()
+    claims = claims_of(session["access_token"])
+    assert claims["aal"] == "aal2"
+    assert [entry["method"] for entry in claims["amr"]] == ["password", "otp", "totp"]
+    assert LoginSession.objects.get(pk=claims["sid"]).aal == "aal2"
+    assert MfaChallenge.objects.get().used_at is not None
+    assert AuditEvent.objects.filter(type=AuditEvent.Type.MFA_CHALLENGE_SUCCEEDED).count() == 1
+    # The pending token is spent with its challenge, even with a fresh code.
+    clock.shift(STEP)
+    again = client.post(
+        f"/auth/v1/factors/{enrolled.factor_id}/verify",
+        {"challenge_id": "x", "code": enrolled.code(time.time())},
+        format="json",
+    )
+    assert (again.status_code, again.json()["code"]) == (HTTPStatus.FORBIDDEN, "session_not_found")
+    assert client.get("/auth/v1/user").json()["code"] == "session_not_found"
+    assert bearer(client, session).get("/api/v1/me").status_code == HTTPStatus.OK
+
+
+def test_logout_gives_up_the_pending_sign_in_and_ends_no_session(api_client, enrolled, tokens):
+    client = bearer(api_client, pending_sign_in(api_client))
+
+    response = client.post("/auth/v1/logout?scope=global")
+
+    assert response.status_code == HTTPStatus.NO_CONTENT
+    challenge = MfaChallenge.objects.get()
+    assert challenge.used_at is not None
+    logout = AuditEvent.objects.get(type=AuditEvent.Type.LOGOUT)
+    assert logout.detail == {"challenge": challenge.pk}
+    assert client.get("/auth/v1/user").json()["code"] == "session_not_found"
+    assert LoginSession.objects.get(pk=tokens.session.pk).revoked_at is None
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+def test_a_code_sign_in_of_a_second_factor_account_is_pending(
+    api_client, enrolled, verified_user, smtp_mailer, sms_outbox, clock, channel
+):
+    verified_user.phone, verified_user.phone_verified_at = "+14155550101", timezone.now()
+    verified_user.save(update_fields=["phone", "phone_verified_at"])
+    if channel == "email":
+        post(api_client, "otp", {"email": "ada@example.com"})
+        body = {"type": "email", "email": "ada@example.com"}
+        code = code_in_mail(smtp_mailer.messages[-1])
+    else:
+        post(api_client, "otp", {"phone": "+14155550101"})
+        body = {"type": "sms", "phone": "+14155550101"}
+        code = sms_outbox[-1].body.split()[0]
+
+    pending = post(api_client, "verify", {**body, "token": code}).json()
+    clock.shift(STEP)
+    verified = answer(bearer(api_client, pending), enrolled.factor_id, enrolled.code(time.time()))
+
+    assert claims_of(pending["access_token"])["aal"] == "aal1"
+    assert "mfa_challenge" in claims_of(pending["access_token"])
+    assert claims_of(verified.json()["access_token"])["aal"] == "aal2"
+    assert LoginSession.objects.filter(aal="aal2").count() == 2  # the enrolment's, and this
+
+
+def test_a_step_up_takes_only_the_named_factors_code(api_client, enrolled, tokens, clock):
+    clock.shift(STEP)
+    other = native_enrol(
+        bearer(api_client, {"access_token": tokens.access_token}), now=time.time(), name="Tablet"
+    )
+    aal1 = session_start(user=tokens.user, amr=["pwd"], client=CLIENT)
+    client = bearer(api_client, {"access_token": aal1.access_token})
+    clock.shift(STEP)
+
+    wrong = answer(client, enrolled.factor_id, other.code(time.time()))
+    right = answer(client, enrolled.factor_id, enrolled.code(time.time()))
+
+    assert wrong.json()["code"] == "mfa_verification_failed"
+    assert right.status_code == HTTPStatus.OK
+    assert claims_of(right.json()["access_token"])["aal"] == "aal2"
+
+
+def test_a_pending_token_is_refused_once_its_key_is_withdrawn_elsewhere(
+    api_client, enrolled, settings, django_capture_on_commit_callbacks
+):
+    settings.KEYHOUSE_KEYRING_TTL = 3600
+    client = bearer(api_client, pending_sign_in(api_client))
+    assert client.get("/auth/v1/user").status_code == HTTPStatus.OK
+
+    rotated_elsewhere(django_capture_on_commit_callbacks, "--withdraw-old")
+
+    refused = client.get("/auth/v1/user")
+    assert (refused.status_code, refused.json()["code"]) == (HTTPStatus.FORBIDDEN, "bad_jwt")

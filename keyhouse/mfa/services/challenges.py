@@ -15,7 +15,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -97,6 +97,7 @@ class MfaChallengeIssued:
     expires_in: int
     factors: list[TotpFactor]
     passkey: bool
+    challenge: MfaChallenge
 
 
 def _token_hash(token: str) -> str:
@@ -126,22 +127,55 @@ def signin_complete(
         detail={"amr": amr, "challenge": challenge.pk},
     )
     return MfaChallengeIssued(
-        token=token, expires_in=CHALLENGE_TTL, factors=factors, passkey=passkey
+        token=token,
+        expires_in=CHALLENGE_TTL,
+        factors=factors,
+        passkey=passkey,
+        challenge=challenge,
     )
 
 
-def mfa_challenge_user(*, token: str) -> User | None:
-    """The user a challenge token names, if any (to count its tries against the account)."""
-    challenge = (
-        MfaChallenge.objects.select_related("user").filter(token_hash=_token_hash(token)).first()
-    )
+def _challenges(token: str | None, challenge_id: int | None) -> QuerySet[MfaChallenge]:
+    """The challenge named by its token, or by its id for a caller that vouches for it
+    (the GoTrue API's signed MFA-pending token carries the id, not the token)."""
+    if challenge_id is not None:
+        return MfaChallenge.objects.filter(pk=challenge_id)
+    return MfaChallenge.objects.filter(token_hash=_token_hash(token or ""))
+
+
+def mfa_challenge_user(*, token: str | None = None, challenge_id: int | None = None) -> User | None:
+    """The user a challenge names, if any (to count its tries against the account)."""
+    challenge = _challenges(token, challenge_id).select_related("user").first()
     return challenge.user if challenge else None
 
 
-def _attempt_count(token: str, now: datetime) -> MfaChallenge:
+def mfa_challenge_live(*, challenge_id: int, user_id: uuid.UUID) -> bool:
+    """Whether the user's challenge can still be answered (unused, unexpired, tries left)."""
+    return MfaChallenge.objects.filter(
+        pk=challenge_id,
+        user_id=user_id,
+        used_at__isnull=True,
+        expires_at__gt=timezone.now(),
+        attempts__lt=MAX_ATTEMPTS,
+    ).exists()
+
+
+def mfa_challenge_abandon(*, challenge_id: int, user_id: uuid.UUID, client: ClientInfo) -> None:
+    """Spend an unanswered challenge without a session: the sign-in is given up."""
+    if MfaChallenge.objects.filter(pk=challenge_id, user_id=user_id, used_at__isnull=True).update(
+        used_at=timezone.now()
+    ):
+        audit_record(
+            type=AuditEvent.Type.LOGOUT,
+            user_id=user_id,
+            client=client,
+            detail={"challenge": challenge_id},
+        )
+
+
+def _attempt_count(challenges: QuerySet[MfaChallenge], now: datetime) -> MfaChallenge:
     """Count a try on a live challenge, committed at once; raise why it cannot be tried."""
     live = Q(used_at__isnull=True, expires_at__gt=now, attempts__lt=MAX_ATTEMPTS)
-    challenges = MfaChallenge.objects.filter(token_hash=_token_hash(token))
     if challenges.filter(live).update(attempts=F("attempts") + 1) == 1:
         return challenges.select_related("user").get()
     challenge = challenges.first()
@@ -156,8 +190,9 @@ def _attempt_count(token: str, now: datetime) -> MfaChallenge:
 
 def mfa_challenge_answer(
     *,
-    token: str,
     client: ClientInfo,
+    token: str | None = None,
+    challenge_id: int | None = None,
     factor_id: uuid.UUID | None = None,
     code: str | None = None,
     recovery_code: str | None = None,
@@ -166,11 +201,12 @@ def mfa_challenge_answer(
     """Answer a challenge with a TOTP code, a recovery code or a passkey assertion
     (``{"challenge_id", "credential"}``); spend it on success.
 
-    Returns the challenge and the ``amr`` values of the second factor. A wrong answer
-    leaves the challenge for its remaining tries (``attempts_left`` in the error).
+    The challenge is named by its ``token``, or by its ``challenge_id``. Returns the
+    challenge and the ``amr`` values of the second factor. A wrong answer leaves the
+    challenge for its remaining tries (``attempts_left`` in the error).
     """
     now = timezone.now()
-    challenge = _attempt_count(token, now)
+    challenge = _attempt_count(_challenges(token, challenge_id), now)
     user = challenge.user
     if not user.is_active:  # deactivated since the first factor
         raise MfaTokenInvalid

@@ -164,11 +164,18 @@ def second_factor_failed(
     )
 
 
-def totp_any_accept(*, user: User, code: str, client: ClientInfo, during: str) -> TotpFactor:
-    """Accept a code from any of the user's confirmed factors, or record the failure."""
+def totp_any_accept(
+    *, user: User, code: str, client: ClientInfo, during: str, factor_id: object = None
+) -> TotpFactor:
+    """Accept a code from any of the user's confirmed factors, or from the one named by
+    ``factor_id`` only, or record the failure."""
     factors = list(factors_confirmed(user_id=user.pk))
     if not factors:
         raise MfaNotEnabled
+    if factor_id is not None:
+        factors = [factor for factor in factors if str(factor.pk) == str(factor_id)]
+        if not factors:
+            raise FactorNotFound
     for factor in factors:
         if totp_code_accept(factor=factor, code=code):
             return factor

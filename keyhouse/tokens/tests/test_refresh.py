@@ -20,6 +20,7 @@ from keyhouse.tokens.services import (
     RefreshTokenReused,
     SessionExpired,
     SessionRevoked,
+    session_refresh_token_renew,
     session_revoke,
     session_start,
     token_refresh,
@@ -62,6 +63,26 @@ def test_rotated_token_within_the_grace_window_returns_the_same_successor(tokens
     assert again.refresh_token == first.refresh_token
     assert again.session.pk == first.session.pk
     assert RefreshToken.objects.filter(session=tokens.session).count() == 2
+
+
+def test_token_retired_by_a_renewal_is_refused_within_the_grace_window(tokens):
+    renewed = session_refresh_token_renew(session_id=tokens.session.pk)
+    with time_machine.travel(time.time() + 9, tick=False):
+        with pytest.raises(RefreshTokenInvalid):
+            token_refresh(refresh_token=tokens.refresh_token, client=CLIENT)
+        assert LoginSession.objects.get(pk=tokens.session.pk).revoked_at is None
+        assert not AuditEvent.objects.filter(type=AuditEvent.Type.REFRESH_REUSED).exists()
+        # The renewed token still rotates as any other.
+        again = token_refresh(refresh_token=renewed.refresh_token, client=CLIENT)
+    assert again.session.pk == tokens.session.pk
+    assert RefreshToken.objects.filter(session=tokens.session).count() == 3
+
+
+def test_token_retired_by_a_renewal_after_the_grace_window_revokes_the_session(tokens):
+    session_refresh_token_renew(session_id=tokens.session.pk)
+    with time_machine.travel(time.time() + 11, tick=False), pytest.raises(RefreshTokenReused):
+        token_refresh(refresh_token=tokens.refresh_token, client=CLIENT)
+    assert LoginSession.objects.get(pk=tokens.session.pk).revoke_reason == "refresh_reused"
 
 
 def test_rotated_token_after_the_grace_window_revokes_the_session(api_client, tokens):

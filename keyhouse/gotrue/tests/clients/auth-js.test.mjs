@@ -245,3 +245,86 @@ test('mfa.enroll, challenge, verify and unenroll', async () => {
   assert.equal(removed.data.id, enrolled.data.id)
   assert.deepEqual((await auth.mfa.listFactors()).data.all, [])
 })
+
+// An account with an authenticator app, enrolled and confirmed; returns its factor and secret.
+async function signUpWithTotp(email) {
+  const { auth } = await signUp(email)
+  const enrolled = await auth.mfa.enroll({ factorType: 'totp', friendlyName: 'Phone' })
+  assert.equal(enrolled.error, null)
+  const challenge = await auth.mfa.challenge({ factorId: enrolled.data.id })
+  const confirmed = await auth.mfa.verify({
+    factorId: enrolled.data.id,
+    challengeId: challenge.data.id,
+    code: totp(enrolled.data.totp.secret),
+  })
+  assert.equal(confirmed.error, null)
+  return { factorId: enrolled.data.id, secret: enrolled.data.totp.secret }
+}
+
+test('signInWithPassword with a second factor: aal1 until mfa.challenge and mfa.verify', async () => {
+  const { factorId, secret } = await signUpWithTotp('mfa-signin@example.com')
+  const { auth, session, user } = await signIn('mfa-signin@example.com')
+  assert.ok(session.access_token)
+  assert.deepEqual(user.factors.map((factor) => factor.status), ['verified'])
+
+  const before = await auth.mfa.getAuthenticatorAssuranceLevel()
+  assert.equal(before.error, null)
+  assert.equal(before.data.currentLevel, 'aal1')
+  assert.equal(before.data.nextLevel, 'aal2')
+  assert.deepEqual(before.data.currentAuthenticationMethods.map((entry) => entry.method), ['password'])
+  assert.equal((await auth.getUser()).data.user.id, user.id)
+  // The pending token is no access token for Keyhouse's own API.
+  const me = await fetch(`${process.env.KEYHOUSE_URL}/api/v1/me`, {
+    headers: { Authorization: `Bearer ${session.access_token}` },
+  })
+  assert.equal(me.status, 401)
+  const update = await auth.updateUser({ data: { plan: 'pro' } })
+  assert.equal(update.error.code, 'insufficient_aal')
+
+  const challenge = await auth.mfa.challenge({ factorId })
+  assert.equal(challenge.error, null)
+  // The code of the next time-step: the enrolment spent the current one.
+  const verified = await auth.mfa.verify({ factorId, challengeId: challenge.data.id, code: totp(secret, Date.now() + 30_000) })
+  assert.equal(verified.error, null)
+  assert.notEqual(verified.data.access_token, session.access_token)
+
+  const after = await auth.mfa.getAuthenticatorAssuranceLevel()
+  assert.equal(after.data.currentLevel, 'aal2')
+  assert.equal(after.data.nextLevel, 'aal2')
+  assert.equal((await auth.getUser()).data.user.id, user.id)
+  const claims = await auth.getClaims()
+  assert.equal(claims.error, null)
+  assert.equal(claims.data.claims.aal, 'aal2')
+  assert.equal(claims.data.claims.sub, user.id)
+  const meNow = await fetch(`${process.env.KEYHOUSE_URL}/api/v1/me`, {
+    headers: { Authorization: `Bearer ${verified.data.access_token}` },
+  })
+  assert.equal(meNow.status, 200)
+
+  // The spent sign-in works no more, and its refresh token starts no session.
+  assert.equal((await client().getUser(session.access_token)).error.name, 'AuthSessionMissingError')
+  const refused = await client().refreshSession({ refresh_token: session.refresh_token })
+  assert.equal(refused.error.code, 'refresh_token_not_found')
+  assert.equal(refused.data.session, null)
+})
+
+test('setSession takes a session signed in at /api/v1/', async () => {
+  await signUp('native@example.com')
+  const response = await fetch(`${process.env.KEYHOUSE_URL}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: 'native@example.com', password: PASSWORD }),
+  })
+  assert.equal(response.status, 200)
+  const native = await response.json()
+
+  const auth = client()
+  const { data, error } = await auth.setSession({ access_token: native.access_token, refresh_token: native.refresh_token })
+  assert.equal(error, null)
+  assert.equal(data.user.email, 'native@example.com')
+  assert.equal(data.session.access_token, native.access_token)
+  const refreshed = await auth.refreshSession()
+  assert.equal(refreshed.error, null)
+  assert.notEqual(refreshed.data.session.refresh_token, native.refresh_token)
+  assert.equal((await auth.getUser()).data.user.email, 'native@example.com')
+})
