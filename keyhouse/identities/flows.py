@@ -268,6 +268,20 @@ def oauth_code_redeem(
     )
 
 
+def oauth_code_owner(*, code: str) -> Any:
+    """The id of the signed-in user who started the flow of a live code (adding an
+    identity), or None for a sign-in's code or a code that is not live."""
+    return (
+        OAuthCode.objects.filter(
+            code_hash=keyed_hash(code, salt=CODE_SALT),
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .values_list("user_id", flat=True)
+        .first()
+    )
+
+
 def oauth_purge_expired(*, now: Any) -> int:
     """Delete states and codes past their end; return how many."""
     states, _by_model = OAuthState.objects.filter(expires_at__lt=now).delete()
