@@ -40,6 +40,7 @@ from keyhouse.identities.services import (
     identity_sign_in_with_id_token,
 )
 from keyhouse.mfa.services.assurance import reauthentication_require
+from keyhouse.users.models import User
 
 PKCE_ONLY = _(
     "Keyhouse serves the PKCE flow only (no tokens in URLs): create the client with "
@@ -75,12 +76,13 @@ class GoTrueIdTokenGrantInputSerializer(serializers.Serializer):
     link_identity = serializers.BooleanField(default=False)
 
 
-def _authorize(data: dict[str, Any], **user: Any) -> Any:
+def _authorize(data: dict[str, Any], user: User | None = None) -> Any:
+    """The provider's URL: as a redirect, or as JSON when auth-js asks for it (linkIdentity)."""
     url = oauth_authorize_start(
         provider=provider_require(data["provider"]),
         redirect_to=data["redirect_to"],
         code_challenge=data["code_challenge"],
-        **user,
+        user=user,
     )
     if data["skip_http_redirect"]:
         return Response({"url": url}, headers={"Cache-Control": "no-store"})

@@ -32,7 +32,12 @@ from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
 from keyhouse.identities.clients import ID_TOKEN_ERRORS, Profile, id_token_profile
-from keyhouse.identities.flows import oauth_code_owner, oauth_code_redeem, provider_require
+from keyhouse.identities.flows import (
+    OAuthCodeInvalid,
+    oauth_code_owner,
+    oauth_code_redeem,
+    provider_require,
+)
 from keyhouse.identities.models import Identity, IdentityLink
 from keyhouse.mfa.services.assurance import reauthentication_require
 from keyhouse.mfa.services.challenges import MfaChallengeIssued, signin_complete
@@ -446,10 +451,12 @@ def identity_add_with_code_and_sign_in(
     owner = oauth_code_owner(code=code)
     if owner is None:
         return None
-    user = User.objects.get(pk=owner)
     profile = oauth_code_redeem(
         code=code, code_verifier=code_verifier, redirect_uri=None, user_id=owner
     )
+    user = User.objects.filter(pk=owner).first()
+    if user is None:  # the account went while its code was being redeemed
+        raise OAuthCodeInvalid
     _identity_attach(user=_active(user), profile=profile, client=client, how="session")
     return _signed_in(user=user, provider=profile.provider, client=client)
 

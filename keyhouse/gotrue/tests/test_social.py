@@ -230,6 +230,25 @@ def test_link_identity_in_the_browser_adds_it_and_signs_in(auth_client, oidc, ve
     assert Identity.objects.get(subject=sub).user == verified_user
 
 
+def test_a_link_code_without_its_verifier_adds_nothing(auth_client, oidc, verified_user):
+    sub = unique_sub()
+    verifier, challenge = pkce_pair()
+    started = auth_client.get(
+        "/auth/v1/user/identities/authorize",
+        {"provider": "local", "redirect_to": APP_URL, "code_challenge": challenge},
+    )
+    assert started.status_code == HTTPStatus.FOUND
+    back = back_to_the_app(oidc, started["Location"], sub)
+    guessed, _challenge = pkce_pair()
+
+    stolen = token(APIClient(), "pkce", {"auth_code": back["code"], "code_verifier": guessed})
+    after = token(APIClient(), "pkce", {"auth_code": back["code"], "code_verifier": verifier})
+
+    assert stolen.json()["code"] == after.json()["code"] == "flow_state_not_found"
+    assert not Identity.objects.exists()
+    assert LoginSession.objects.count() == 1  # the session that started it
+
+
 def test_link_identity_needs_a_recent_authentication(auth_client, oidc):
     _verifier, challenge = pkce_pair()
     with time_machine.travel(timezone.now() + timedelta(minutes=11)):
