@@ -14,7 +14,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.http import HttpResponseRedirect
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -83,6 +83,7 @@ def _authorize(data: dict[str, Any], user: User | None = None) -> Any:
         redirect_to=data["redirect_to"],
         code_challenge=data["code_challenge"],
         user=user,
+        add_signs_in=user is not None,
     )
     if data["skip_http_redirect"]:
         return Response({"url": url}, headers={"Cache-Control": "no-store"})

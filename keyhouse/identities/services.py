@@ -441,9 +441,10 @@ def identity_add_with_code(
 def identity_add_with_code_and_sign_in(
     *, code: str, code_verifier: str, client: ClientInfo
 ) -> TokenPair | MfaChallengeIssued | None:
-    """Finish, where the app holds no session at the end, adding an identity that a
-    signed-in user started in the browser: the identity joins that user's account and
-    the answer is a sign-in with it. None when the code is no such flow's.
+    """Finish adding an identity that a signed-in user started in the browser to end in
+    a sign-in (``add_signs_in``, GoTrue's linkIdentity, whose app holds no session at
+    the end): the identity joins that user's account and the answer is a sign-in with
+    it. None when the code is no such flow's: other codes of an adding sign nobody in.
 
     The recent authentication was required when the flow started; the code is bound to
     that user and the app's PKCE verifier, and lives minutes (see ``flows``).

@@ -249,6 +249,23 @@ def test_a_link_code_without_its_verifier_adds_nothing(auth_client, oidc, verifi
     assert LoginSession.objects.count() == 1  # the session that started it
 
 
+def test_a_code_of_the_native_add_signs_nobody_in_here(auth_client, oidc, verified_user):
+    verifier, challenge = pkce_pair()
+    started = auth_client.post(
+        "/api/v1/me/identities/authorize",
+        {"provider": "local", "redirect_to": APP_URL, "code_challenge": challenge},
+        format="json",
+    )
+    back = back_to_the_app(oidc, started.json()["authorization_url"], unique_sub())
+
+    response = token(APIClient(), "pkce", {"auth_code": back["code"], "code_verifier": verifier})
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["code"] == "flow_state_not_found"
+    assert not Identity.objects.exists()
+    assert LoginSession.objects.count() == 1  # the session that started it
+
+
 def test_link_identity_needs_a_recent_authentication(auth_client, oidc):
     _verifier, challenge = pkce_pair()
     with time_machine.travel(timezone.now() + timedelta(minutes=11)):
