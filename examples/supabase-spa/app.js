@@ -11,7 +11,13 @@ const KEYHOUSE =
   `${location.protocol}//${location.hostname}:8000`;
 
 // supabase-js sends the key as the apikey header; Keyhouse needs none and ignores it.
-const client = supabase.createClient(KEYHOUSE, "keyhouse-needs-no-key");
+// Sign-in with a provider is the PKCE flow (Keyhouse puts no token in a URL); this app
+// exchanges the code it comes back with itself, to show an error if there is one.
+const client = supabase.createClient(KEYHOUSE, "keyhouse-needs-no-key", {
+  auth: { flowType: "pkce", detectSessionInUrl: false },
+});
+// The providers GET /auth/v1/settings lists beside these are sign-in providers.
+const NOT_PROVIDERS = ["email", "phone", "anonymous_users"];
 
 let pendingEmail = null;
 
@@ -88,9 +94,54 @@ $("logout").addEventListener("click", async () => {
   show("Signed out.");
 });
 
-// On load: the session supabase-js kept, checked with Keyhouse (getUser asks it).
+// A button per provider: off to it, and back to this page with ?code=...
+async function showProviders() {
+  const response = await fetch(`${KEYHOUSE}/auth/v1/settings`);
+  const { external } = await response.json();
+  for (const [name, enabled] of Object.entries(external)) {
+    if (!enabled || NOT_PROVIDERS.includes(name)) continue;
+    const button = document.createElement("button");
+    button.id = `provider-${name}`;
+    button.textContent = `Sign in with ${name}`;
+    button.addEventListener("click", async () => {
+      const back = new URL(location.href);
+      back.search = `?keyhouse=${encodeURIComponent(KEYHOUSE)}`;
+      const { error } = await client.auth.signInWithOAuth({
+        provider: name,
+        options: { redirectTo: back.toString() },
+      });
+      if (error) failed(error);
+    });
+    $("provider-buttons").append(button);
+  }
+}
+
+// Back from a provider: exchange the code (once: drop it from the address first).
+async function finishProviderSignIn(params) {
+  const back = new URL(location.href);
+  back.searchParams.delete("code");
+  back.searchParams.delete("error");
+  history.replaceState(history.state, "", back.toString());
+  if (params.has("error")) {
+    signedOut();
+    return failed({ message: "The provider sign-in failed", code: params.get("error") });
+  }
+  const { data, error } = await client.auth.exchangeCodeForSession(params.get("code"));
+  if (error) {
+    signedOut();
+    return failed(error);
+  }
+  signedIn(data.user);
+  show("Signed in with the provider.");
+}
+
+// On load: back from a provider, or the session supabase-js kept, checked with Keyhouse
+// (getUser asks it).
 async function start() {
   $("keyhouse-url").textContent = KEYHOUSE;
+  await showProviders();
+  const params = new URLSearchParams(location.search);
+  if (params.has("code") || params.has("error")) return finishProviderSignIn(params);
   const { data } = await client.auth.getSession();
   if (!data.session) {
     signedOut();

@@ -51,7 +51,24 @@ CODES: dict[str, tuple[str, int | None]] = {
     "no_verified_phone": ("reauthentication_not_valid", None),
     "not_found": ("not_found", None),
     "method_not_allowed": ("method_not_allowed", None),
+    # Social sign-in (keyhouse.gotrue.social). GoTrue links an identity to the account of
+    # its email by itself; Keyhouse asks for proof, so its link_required (with the
+    # link_token) is the nearest GoTrue answer: the address already has an account.
+    "link_required": ("email_exists", HTTPStatus.UNPROCESSABLE_ENTITY),
+    "identity_taken": ("identity_already_exists", HTTPStatus.UNPROCESSABLE_ENTITY),
+    "identity_not_found": ("identity_not_found", None),
+    "last_sign_in_method": ("single_identity_not_deletable", HTTPStatus.UNPROCESSABLE_ENTITY),
+    "oauth_signup_disabled": ("signup_disabled", HTTPStatus.UNPROCESSABLE_ENTITY),
+    "account_disabled": ("user_banned", None),
+    "provider_not_found": ("provider_disabled", HTTPStatus.BAD_REQUEST),
+    "oauth_code_invalid": ("flow_state_not_found", HTTPStatus.NOT_FOUND),
+    "code_challenge_invalid": ("validation_failed", None),
 }
+# What a problem carries beside its code and detail that GoTrue's body keeps.
+EXTRA_FIELDS = (
+    *("attempts_left", "retry_after"),
+    *("link_token", "provider", "email", "proofs", "expires_in"),  # link_required's
+)
 # Keyhouse's password policy codes, as the reasons GoTrue gives for a weak password.
 WEAK_PASSWORD_REASONS = {
     "password_too_short": "length",
@@ -86,7 +103,7 @@ def gotrue_error_body(problem: dict[str, Any], *, code_channel: str | None) -> t
         )
     if status == HTTPStatus.TOO_MANY_REQUESTS and code_channel in SEND_LIMIT_CODES:
         body["code"] = SEND_LIMIT_CODES[code_channel]
-    for name in ("attempts_left", "retry_after"):
+    for name in EXTRA_FIELDS:
         if name in problem:
             body[name] = problem[name]
     return int(gotrue_status or status), body

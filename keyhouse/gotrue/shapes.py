@@ -1,8 +1,8 @@
 """Keyhouse's users and sessions in the shapes GoTrue (and so ``@supabase/auth-js``) uses.
 
 Identities come from ``IDENTITY_SOURCES``: the email address and the phone number are
-the "identities" GoTrue gives every email and phone user; a source for identities
-vouched for by another party (social sign-in) is added to that tuple.
+the "identities" GoTrue gives every email and phone user; the identities another party
+vouches for (social sign-in, ``keyhouse.identities``) follow them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 from django.utils import timezone
 
 from keyhouse.gotrue.models import UserMetadata
+from keyhouse.identities.providers import providers_configured
+from keyhouse.identities.services import identity_list
 from keyhouse.mfa.selectors import factor_list
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import TokenPair, access_token_issue
@@ -23,7 +25,7 @@ from keyhouse.users.models import User
 AUDIENCE = "authenticated"  # GoTrue's audience and role of every signed-in user
 IDENTITY_NAMESPACE = uuid.UUID("5d8c2f0e-8a53-4f7c-9e83-2a7f0b1c6d41")
 # RFC 8176 values in Keyhouse's sessions, as GoTrue names the method.
-AMR_METHODS = {"pwd": "password", "otp": "otp", "sms": "otp", "totp": "totp"}
+AMR_METHODS = {"pwd": "password", "otp": "otp", "sms": "otp", "totp": "totp", "fed": "oauth"}
 AMR_RECOVERY_CODE = "recovery_code"
 
 
@@ -66,7 +68,33 @@ def phone_identities(user: User) -> list[dict]:
     return [_identity(user, "phone", data, user.phone_verified_at)]
 
 
-IDENTITY_SOURCES: tuple[Callable[[User], list[dict]], ...] = (email_identities, phone_identities)
+def provider_identities(user: User) -> list[dict]:
+    """The account's provider identities; ``identity_id`` is what unlinkIdentity removes."""
+    return [
+        {
+            "identity_id": str(identity.pk),
+            "id": identity.subject,
+            "user_id": str(user.pk),
+            "identity_data": {
+                "sub": identity.subject,
+                "email": identity.email,
+                "email_verified": identity.email_verified,
+            },
+            "provider": identity.provider,
+            "email": identity.email,
+            "last_sign_in_at": _time(identity.last_sign_in_at),
+            "created_at": _time(identity.created_at),
+            "updated_at": _time(identity.updated_at),
+        }
+        for identity in identity_list(user_id=user.pk)
+    ]
+
+
+IDENTITY_SOURCES: tuple[Callable[[User], list[dict]], ...] = (
+    email_identities,
+    phone_identities,
+    provider_identities,
+)
 
 
 def identities(user: User) -> list[dict]:
@@ -183,4 +211,5 @@ def session_body(pair: TokenPair) -> dict:
 
 def external_providers() -> dict[str, bool]:
     """GET /settings' ``external``: the ways to sign in this Keyhouse serves."""
-    return {"email": True, "phone": True, "anonymous_users": False}
+    configured = dict.fromkeys(providers_configured(), True)
+    return {"email": True, "phone": True, "anonymous_users": False, **configured}

@@ -211,10 +211,6 @@ class TokenApi(PublicGoTrueApi):
             data = _valid(GoTrueRefreshGrantInputSerializer, request)
             pair = token_refresh(refresh_token=data["refresh_token"], client=client_info(request))
             return _session(pair)
-        if grant in ("pkce", "id_token"):
-            # Both finish a sign-in that started elsewhere (a link or another provider);
-            # Keyhouse's codes need no redirect, and social sign-in is not served here yet.
-            raise GoTrueRefused("flow_state_not_found", _("No such sign-in flow."))
         raise GoTrueRefused("validation_failed", _("Unsupported grant_type."))
 
     def _password(self, request: Request) -> Response:

@@ -121,9 +121,10 @@ def oauth_authorize_start(
     code_challenge: str,
     app_state: str = "",
     user: User | None = None,
+    add_signs_in: bool = False,
 ) -> str:
-    """Start a browser sign-in (or, with ``user``, the adding of an identity); return the
-    provider's URL to send the browser to."""
+    """Start a browser sign-in (or, with ``user``, the adding of an identity, which with
+    ``add_signs_in`` ends in a sign-in); return the provider's URL to send the browser to."""
     redirect_check(redirect_to)
     pkce_challenge_check(code_challenge)
     state, verifier, nonce = random_secret(), random_secret(48), random_secret(16)
@@ -143,6 +144,7 @@ def oauth_authorize_start(
         code_verifier=encrypt(verifier.encode(), purpose=VERIFIER_PURPOSE),
         nonce=nonce,
         user=user,
+        add_signs_in=add_signs_in,
         expires_at=timezone.now() + timedelta(seconds=STATE_TTL),
     )
     return url
@@ -216,6 +218,7 @@ def oauth_callback(*, provider_name: str, params: dict[str, Any], client: Client
         email_verified=profile.email_verified,
         name=profile.name or _apple_name(str(params.get("user") or "")),
         user=flow.user,
+        add_signs_in=flow.add_signs_in,
         expires_at=timezone.now() + timedelta(seconds=CODE_TTL),
     )
     return _back_to_app(flow, code=code)
@@ -265,6 +268,21 @@ def oauth_code_redeem(
         email=record.email,
         email_verified=record.email_verified,
         name=record.name,
+    )
+
+
+def oauth_code_owner(*, code: str) -> Any:
+    """The id of the signed-in user who started the live code's adding of an identity
+    that ends in a sign-in, or None for any other code."""
+    return (
+        OAuthCode.objects.filter(
+            code_hash=keyed_hash(code, salt=CODE_SALT),
+            add_signs_in=True,
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .values_list("user_id", flat=True)
+        .first()
     )
 
 

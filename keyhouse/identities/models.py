@@ -42,7 +42,8 @@ class OAuthState(models.Model):
     """A browser sign-in under way at a provider: what the callback needs, for 10 minutes.
 
     ``state`` itself travels through the provider and comes back once; only its keyed
-    hash is stored. ``user`` is set when a signed-in user adds the identity.
+    hash is stored. ``user`` is set when a signed-in user adds the identity;
+    ``add_signs_in`` when that adding ends in a sign-in (GoTrue's linkIdentity).
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -56,6 +57,7 @@ class OAuthState(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
+    add_signs_in = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
@@ -83,6 +85,7 @@ class OAuthCode(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
+    add_signs_in = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)

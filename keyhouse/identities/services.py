@@ -32,7 +32,12 @@ from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.core.metrics import SIGN_INS
 from keyhouse.identities.clients import ID_TOKEN_ERRORS, Profile, id_token_profile
-from keyhouse.identities.flows import oauth_code_redeem, provider_require
+from keyhouse.identities.flows import (
+    OAuthCodeInvalid,
+    oauth_code_owner,
+    oauth_code_redeem,
+    provider_require,
+)
 from keyhouse.identities.models import Identity, IdentityLink
 from keyhouse.mfa.services.assurance import reauthentication_require
 from keyhouse.mfa.services.challenges import MfaChallengeIssued, signin_complete
@@ -431,6 +436,30 @@ def identity_add_with_code(
         code=code, code_verifier=code_verifier, redirect_uri=None, user_id=user.pk
     )
     return _identity_attach(user=user, profile=profile, client=client, how="session")
+
+
+def identity_add_with_code_and_sign_in(
+    *, code: str, code_verifier: str, client: ClientInfo
+) -> TokenPair | MfaChallengeIssued | None:
+    """Finish adding an identity that a signed-in user started in the browser to end in
+    a sign-in (``add_signs_in``, GoTrue's linkIdentity, whose app holds no session at
+    the end): the identity joins that user's account and the answer is a sign-in with
+    it. None when the code is no such flow's: other codes of an adding sign nobody in.
+
+    The recent authentication was required when the flow started; the code is bound to
+    that user and the app's PKCE verifier, and lives minutes (see ``flows``).
+    """
+    owner = oauth_code_owner(code=code)
+    if owner is None:
+        return None
+    profile = oauth_code_redeem(
+        code=code, code_verifier=code_verifier, redirect_uri=None, user_id=owner
+    )
+    user = User.objects.filter(pk=owner).first()
+    if user is None:  # the account went while its code was being redeemed
+        raise OAuthCodeInvalid
+    _identity_attach(user=_active(user), profile=profile, client=client, how="session")
+    return _signed_in(user=user, provider=profile.provider, client=client)
 
 
 def _other_way_to_sign_in(user: User, identity: Identity) -> bool:

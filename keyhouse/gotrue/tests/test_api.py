@@ -222,7 +222,7 @@ def test_jwks_serves_rs256_and_es256_keys_only(api_client, settings):
 
 def test_settings_and_unknown_paths(api_client):
     settings_body = api_client.get("/auth/v1/settings").json()
-    missing = api_client.get("/auth/v1/authorize?provider=github")
+    missing = api_client.get("/auth/v1/sso")
 
     assert settings_body["external"]["email"] is True
     assert missing.status_code == HTTPStatus.NOT_FOUND

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from keyhouse.delivery.testing import SMTPServer, free_port
+from keyhouse.identities.tests.conftest import APP, provider_settings
 from keyhouse.testing import code_in_mail, gunicorn_server, service_env
 
 CLIENTS = Path(__file__).parent / "clients"
@@ -75,15 +76,21 @@ def code_server(*, mail: SMTPServer, log: Path) -> Iterator[str]:
         server.server_close()
 
 
-def test_auth_js_signs_up_signs_in_refreshes_and_signs_out(node, smtp_server, tmp_path):
+def test_auth_js_signs_up_signs_in_refreshes_and_signs_out(
+    node, smtp_server, tmp_path, local_provider
+):
     port = free_port()
     log = tmp_path / "keyhouse.log"
+    local_provider.person("native-person", email="native@example.com", email_verified=True)
     env = service_env(
         KEYHOUSE_JWT_ISSUER=f"http://127.0.0.1:{port}",
         EMAIL_URL=f"smtp://127.0.0.1:{smtp_server.port}",
         KEYHOUSE_SMS_BACKEND="keyhouse.delivery.sms.console.ConsoleBackend",
         # Short enough that auth-js's first automatic refresh tick finds the token due.
         KEYHOUSE_ACCESS_TOKEN_LIFETIME="120",
+        # Social sign-in: the OpenID provider on loopback, and the app it sends back to.
+        KEYHOUSE_OIDC_PROVIDERS=json.dumps(provider_settings(local_provider.issuer)),
+        CORS_ALLOWED_ORIGINS=APP,
     )
     with (
         gunicorn_server(port=port, env=env, log=log) as base,
@@ -92,7 +99,13 @@ def test_auth_js_signs_up_signs_in_refreshes_and_signs_out(node, smtp_server, tm
         result = subprocess.run(  # noqa: S603 - node and the test file are ours
             [node, "--test", "auth-js.test.mjs"],
             cwd=CLIENTS,
-            env={**env, "KEYHOUSE_URL": base, "KEYHOUSE_CODES_URL": codes_url},
+            env={
+                **env,
+                "KEYHOUSE_URL": base,
+                "KEYHOUSE_CODES_URL": codes_url,
+                "KEYHOUSE_OIDC_ISSUER": local_provider.issuer,
+                "KEYHOUSE_ID_TOKEN": local_provider.id_token("native-person"),
+            },
             capture_output=True,
             text=True,
             timeout=300,
@@ -100,4 +113,4 @@ def test_auth_js_signs_up_signs_in_refreshes_and_signs_out(node, smtp_server, tm
         )
     assert result.returncode == 0, result.stdout + result.stderr + log.read_text()[-4000:]
     assert "# fail 0" in result.stdout
-    assert "# pass 11" in result.stdout
+    assert "# pass 14" in result.stdout

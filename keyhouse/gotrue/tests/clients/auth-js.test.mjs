@@ -309,11 +309,11 @@ test('signInWithPassword with a second factor: aal1 until mfa.challenge and mfa.
 })
 
 test('setSession takes a session signed in at /api/v1/', async () => {
-  await signUp('native@example.com')
+  await signUp('set-session@example.com')
   const response = await fetch(`${process.env.KEYHOUSE_URL}/api/v1/auth/login`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email: 'native@example.com', password: PASSWORD }),
+    body: JSON.stringify({ email: 'set-session@example.com', password: PASSWORD }),
   })
   assert.equal(response.status, 200)
   const native = await response.json()
@@ -321,10 +321,99 @@ test('setSession takes a session signed in at /api/v1/', async () => {
   const auth = client()
   const { data, error } = await auth.setSession({ access_token: native.access_token, refresh_token: native.refresh_token })
   assert.equal(error, null)
-  assert.equal(data.user.email, 'native@example.com')
+  assert.equal(data.user.email, 'set-session@example.com')
   assert.equal(data.session.access_token, native.access_token)
   const refreshed = await auth.refreshSession()
   assert.equal(refreshed.error, null)
   assert.notEqual(refreshed.data.session.refresh_token, native.refresh_token)
-  assert.equal((await auth.getUser()).data.user.email, 'native@example.com')
+  assert.equal((await auth.getUser()).data.user.email, 'set-session@example.com')
+})
+
+// Social sign-in with the OpenID provider on loopback (KEYHOUSE_OIDC_ISSUER), configured
+// in Keyhouse as "local"; the browser's part is played by following the redirects.
+const APP_URL = 'http://app.test/signed-in'
+
+function pkceClient() {
+  return new GoTrueClient({ url, persistSession: false, autoRefreshToken: false, flowType: 'pkce' })
+}
+
+async function redirected(response, status = 302) {
+  assert.equal(response.status, status, await response.text())
+  return response.headers.get('location')
+}
+
+// Sign in at the provider as `sub` from its authorization URL, follow Keyhouse's
+// callback, and answer the `code` the app gets back at redirectTo.
+async function consentAndReturn(providerUrl, sub, email) {
+  const person = await fetch(`${process.env.KEYHOUSE_OIDC_ISSUER}/users/${sub}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, email_verified: true }),
+  })
+  assert.equal(person.status, 204)
+  const consent = await fetch(providerUrl, { method: 'POST', body: new URLSearchParams({ sub }), redirect: 'manual' })
+  const callback = await redirected(consent)
+  assert.ok(callback.startsWith(`${process.env.KEYHOUSE_URL}/api/v1/auth/oauth/local/callback?`))
+  const back = new URL(await redirected(await fetch(callback, { redirect: 'manual' })))
+  assert.equal(`${back.origin}${back.pathname}`, APP_URL)
+  return back.searchParams.get('code')
+}
+
+test('signInWithIdToken with an ID token from the provider', async () => {
+  const auth = client()
+  const { data, error } = await auth.signInWithIdToken({ provider: 'local', token: process.env.KEYHOUSE_ID_TOKEN })
+  assert.equal(error, null)
+  assert.equal(data.user.email, 'native@example.com')
+  assert.deepEqual(data.user.app_metadata.providers, ['email', 'local'])
+  assert.equal(data.user.identities.find((identity) => identity.provider === 'local').id, 'native-person')
+  const claims = await auth.getClaims()
+  assert.deepEqual(claims.data.claims.amr.map((entry) => entry.method), ['oauth'])
+
+  const refused = await client().signInWithIdToken({ provider: 'local', token: 'not.an.id-token' })
+  assert.equal(refused.data.session, null)
+  assert.equal(refused.error.code, 'id_token_invalid')
+})
+
+test('signInWithOAuth (pkce) through the redirects, then exchangeCodeForSession', async () => {
+  const auth = pkceClient()
+  const started = await auth.signInWithOAuth({ provider: 'local', options: { redirectTo: APP_URL, skipBrowserRedirect: true } })
+  assert.equal(started.error, null)
+  assert.ok(started.data.url.startsWith(`${url}/authorize?provider=local&redirect_to=`))
+  const providerUrl = await redirected(await fetch(started.data.url, { redirect: 'manual' }))
+  assert.ok(providerUrl.startsWith(`${process.env.KEYHOUSE_OIDC_ISSUER}/`))
+  const code = await consentAndReturn(providerUrl, 'browser-person', 'browser@example.com')
+
+  const { data, error } = await auth.exchangeCodeForSession(code)
+  assert.equal(error, null)
+  assert.equal(data.user.email, 'browser@example.com')
+  assert.ok(data.session.access_token)
+  assert.equal((await auth.getSession()).data.session.access_token, data.session.access_token)
+  const replayed = await pkceClient().exchangeCodeForSession(code)
+  assert.equal(replayed.data.session, null)
+  assert.equal(replayed.error.name, 'AuthPKCECodeVerifierMissingError')
+})
+
+test('linkIdentity, getUserIdentities and unlinkIdentity, never the last', async () => {
+  const auth = pkceClient()
+  const started = await auth.signInWithOAuth({ provider: 'local', options: { redirectTo: APP_URL, skipBrowserRedirect: true } })
+  const providerUrl = await redirected(await fetch(started.data.url, { redirect: 'manual' }))
+  const signedIn = await auth.exchangeCodeForSession(await consentAndReturn(providerUrl, 'link-first', 'link@example.com'))
+  assert.equal(signedIn.error, null)
+
+  const linking = await auth.linkIdentity({ provider: 'local', options: { redirectTo: APP_URL, skipBrowserRedirect: true } })
+  assert.equal(linking.error, null)
+  assert.ok(linking.data.url.startsWith(`${process.env.KEYHOUSE_OIDC_ISSUER}/`))
+  const linked = await auth.exchangeCodeForSession(await consentAndReturn(linking.data.url, 'link-second', 'link@example.com'))
+  assert.equal(linked.error, null)
+  assert.equal(linked.data.user.id, signedIn.data.user.id)
+
+  const listed = await auth.getUserIdentities()
+  const local = listed.data.identities.filter((identity) => identity.provider === 'local')
+  assert.deepEqual(local.map((identity) => identity.id).sort(), ['link-first', 'link-second'])
+  const unlinked = await auth.unlinkIdentity(local[0])
+  assert.equal(unlinked.error, null)
+  const left = (await auth.getUserIdentities()).data.identities.filter((identity) => identity.provider === 'local')
+  assert.deepEqual(left.map((identity) => identity.id), [local[1].id])
+  const last = await auth.unlinkIdentity(left[0])
+  assert.equal(last.error.code, 'single_identity_not_deletable')
 })
