@@ -27,7 +27,7 @@ from keyhouse.gotrue.views import (
     GoTrueRefused,
     PublicGoTrueApi,
     _limit,
-    _session,
+    _signin,
     _valid,
 )
 from keyhouse.gotrue.views import TokenApi as BaseTokenApi
@@ -126,7 +126,7 @@ class TokenApi(BaseTokenApi):
         ) or identity_sign_in_with_code(
             code=code, code_verifier=verifier, redirect_uri=None, client=client
         )
-        return _session(result)
+        return _signin(result)
 
     def _id_token(self, request: Request) -> Response:
         _limit(request, "oauth_id_token")
@@ -146,7 +146,7 @@ class TokenApi(BaseTokenApi):
             nonce=data.get("nonce") or None,
             client=client_info(request),
         )
-        return _session(result)
+        return _signin(result)
 
 
 @extend_schema(exclude=True)

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 import time_machine
+from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -199,8 +200,12 @@ def test_a_second_factor_account_gets_the_password_grants_answer(api_client, oid
     social = id_token_sign_in(api_client, oidc, sub, email=verified_user.email, email_verified=True)
     password = token(api_client, "password", {"email": verified_user.email, "password": PASSWORD})
 
-    assert social.status_code == password.status_code
-    assert social.json()["code"] == password.json()["code"]
+    # Both answer an MFA-pending sign-in, and neither starts a session.
+    assert social.status_code == password.status_code == HTTPStatus.OK
+    for answer in (social, password):
+        claims = jwt.decode(answer.json()["access_token"], options={"verify_signature": False})
+        assert claims["aud"] == f"{settings.KEYHOUSE_JWT_AUDIENCE}:mfa-pending"
+        assert claims["aal"] == "aal1"
     assert not LoginSession.objects.exists()
 
 
