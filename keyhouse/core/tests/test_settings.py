@@ -16,6 +16,9 @@ from django.conf import settings
 from keyhouse.delivery.testing import free_port
 from keyhouse.testing import call_api
 
+# The same in both test passes: each process gets its own SQLite and settings.
+pytestmark = pytest.mark.own_services
+
 PRODUCTION_ENV = {
     "SECRET_KEY": "x7#kP2-production-like-secret-key-for-the-deploy-check-9fQ!zR4vW8mN",
     "ALLOWED_HOSTS": "auth.example.com",

@@ -10,6 +10,9 @@ from keyhouse.core.tests.test_settings import (
     run_manage,
 )
 
+# The same in both test passes: each process gets its own SQLite and settings.
+pytestmark = pytest.mark.own_services
+
 PRINT_RELYING_PARTY = (
     "from django.conf import settings; "
     "print(settings.KEYHOUSE_WEBAUTHN_RP_ID, *settings.KEYHOUSE_WEBAUTHN_ORIGINS)"
