@@ -62,6 +62,7 @@ from keyhouse.mfa.services.assurance import SENSITIVE_OPERATION_ERRORS, reauthen
 from keyhouse.mfa.views import signin_response
 from keyhouse.tokens.oauth import oauth_params
 from keyhouse.tokens.services import SigningKeyMissing
+from keyhouse.tokens.views import cookie_client_check
 
 PROVIDER = OpenApiParameter(
     "provider", str, OpenApiParameter.PATH, description="A configured provider's name."
@@ -240,7 +241,12 @@ class OAuthLinkCodeApi(PublicApi):
 
 
 def oauth_code_grant(request: Request) -> Response:
-    """The token endpoint's grant_type=authorization_code: redeem a sign-in's code."""
+    """The token endpoint's grant_type=authorization_code: redeem a sign-in's code.
+
+    The refresh token goes in the HttpOnly cookie only for a request that passes the
+    cookie's own checks (``cookie_client_check``): a plain form from another site would
+    otherwise sign the victim's browser in to the account of the attacker's code.
+    """
     params = oauth_params(request.data, required="grant_type")
     for name in ("code", "code_verifier"):
         if not params.get(name):
@@ -248,6 +254,8 @@ def oauth_code_grant(request: Request) -> Response:
     transport = params.get("refresh_token_transport") or "body"
     if transport not in ("body", "cookie"):
         raise OAuthError("invalid_request", _("refresh_token_transport is body or cookie."))
+    if transport == "cookie":
+        cookie_client_check(request)
     try:
         result = identity_sign_in_with_code(
             code=params["code"],
