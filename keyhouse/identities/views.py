@@ -100,7 +100,8 @@ class OAuthAuthorizeApi(PublicApi):
         "back to the callback, which sends it to `redirect_to` with `code` (and your "
         "`state`), or `error`. Redeem the code at POST /api/v1/auth/token/refresh with "
         "`grant_type=authorization_code`, `code` and `code_verifier`. `redirect_to` must be "
-        "on an allowed origin (CORS_ALLOWED_ORIGINS).",
+        "on an allowed origin (CORS_ALLOWED_ORIGINS), without user info or fragment, and "
+        "one of KEYHOUSE_OAUTH_REDIRECT_URIS exactly when that is set.",
     )
     @problems(
         ValidationError,

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from keyhouse.conftest import PASSWORD
 from keyhouse.core.crypto import keyed_hash
+from keyhouse.identities.checks import check_redirect_uris
 from keyhouse.identities.flows import STATE_SALT
 from keyhouse.identities.models import Identity, OAuthCode, OAuthState
 from keyhouse.identities.tests.conftest import APP, APP_URL, CLIENT_ID, pkce_pair, unique_sub
@@ -245,16 +246,49 @@ def test_a_state_started_for_one_provider_is_refused_by_another(api_client, oidc
         "https://evil.test/steal",
         "http://app.test.evil.test/",
         "javascript:alert(1)",
+        "ftp://app.test/",
         "http://app.test/#fragment",
+        "http://app.test/#",
         "//evil.test/",
+        "http:///app.test/",
+        "http://app.test:8080/",
+        "http://user:pass@app.test/",
+        "http://app.test@evil.test/",
+        "http://app.test\\@evil.test/",
+        "http://app.test/\tsigned-in",
+        # Allowed only by a pattern: a family of origins receives no code.
+        "http://preview.app.test/",
     ],
 )
-def test_redirect_to_a_foreign_origin_is_refused(api_client, oidc, redirect_to):
+def test_redirect_to_anything_but_an_exactly_allowed_origin_is_refused(
+    api_client, oidc, settings, redirect_to
+):
+    settings.CORS_ALLOWED_ORIGIN_REGEXES = [r"http://(.*@)?([a-z]+\.)?app\.test"]
     _verifier, challenge = pkce_pair()
     response = api_client.get(AUTHORIZE, {"redirect_to": redirect_to, "code_challenge": challenge})
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["code"] == "redirect_not_allowed"
     assert not OAuthState.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "redirect_to", [f"{APP_URL}?from=menu", f"{APP_URL}/", f"{APP}/other", APP]
+)
+def test_listed_redirect_uris_must_match_exactly(api_client, oidc, settings, redirect_to):
+    settings.KEYHOUSE_OAUTH_REDIRECT_URIS = [APP_URL, f"{APP}/also-signed-in"]
+    _verifier, challenge = pkce_pair()
+    refused = api_client.get(AUTHORIZE, {"redirect_to": redirect_to, "code_challenge": challenge})
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert refused.json()["code"] == "redirect_not_allowed"
+    assert start(api_client, challenge).status_code == HTTPStatus.FOUND
+
+
+def test_a_listed_redirect_uri_the_origins_refuse_stops_startup(settings):
+    settings.KEYHOUSE_OAUTH_REDIRECT_URIS = [APP_URL, "https://elsewhere.test/cb"]
+    settings.CORS_ALLOWED_ORIGINS = [APP]
+    errors = check_redirect_uris()
+    assert [error.id for error in errors] == ["identities.E003"]
+    assert "https://elsewhere.test/cb" in errors[0].msg
 
 
 def test_a_plain_challenge_is_refused(api_client, oidc):
