@@ -71,7 +71,7 @@ LINK_NOTE = (
     " A new identity whose provider-verified email belongs to an account answers 409 "
     "`link_required` with a `link_token` (and `email`, `provider`, `proofs`, `expires_in`): "
     "prove the account at POST /api/v1/auth/oauth/link. An email the provider did not "
-    "verify never links (409 `identity_email_unverified`)."
+    "verify is never matched with accounts: such an identity makes an account without it."
 )
 
 

@@ -167,25 +167,31 @@ def test_an_unreachable_provider_is_a_503(api_client, oidc, settings):
     assert response.json()["code"] == "provider_unavailable"
 
 
-def test_an_unverified_email_never_links_to_an_account(api_client, oidc, verified_user):
+@pytest.mark.parametrize("email", ["taken", "free"])
+def test_an_unverified_email_is_never_matched_with_an_account(
+    api_client, oidc, verified_user, email
+):
+    """Whether an account uses the address changes nothing: no answer tells it apart."""
     sub = unique_sub()
-    oidc.person(sub, email=verified_user.email, email_verified=False)
+    address = verified_user.email if email == "taken" else "free@example.com"
+    oidc.person(sub, email=address, email_verified=False)
+    before = User.objects.values().get(pk=verified_user.pk)
 
     response = sign_in(api_client, oidc.id_token(sub))
 
-    assert response.status_code == HTTPStatus.CONFLICT
-    assert response.json()["code"] == "identity_email_unverified"
-    assert "link_token" not in response.json()
-    assert not Identity.objects.exists()
-
-
-def test_an_unverified_email_is_not_given_to_a_new_account(api_client, oidc):
-    sub = unique_sub()
-    oidc.person(sub, email="maybe@example.com", email_verified=False)
-    response = sign_in(api_client, oidc.id_token(sub))
-    assert response.status_code == HTTPStatus.OK
-    assert response.json()["user"]["email"] is None
-    assert Identity.objects.get(subject=sub).email == "maybe@example.com"
+    assert response.status_code == HTTPStatus.OK, response.json()
+    body = response.json()
+    assert body["user"]["id"] != str(verified_user.pk)
+    assert body["user"]["email"] is None
+    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "user"}
+    identity = Identity.objects.get(subject=sub)
+    assert (identity.email, identity.email_verified) == (address, False)
+    made = identity.user
+    assert (made.email, made.email_verified_at) == ("", None)
+    # The account that uses the address is untouched, and nothing was linked to it.
+    assert User.objects.values().get(pk=verified_user.pk) == before
+    assert not Identity.objects.filter(user=verified_user).exists()
+    assert User.objects.count() == 2
 
 
 def test_new_accounts_can_be_turned_off(api_client, oidc, settings):
