@@ -164,8 +164,9 @@ class OAuthIdTokenApi(PublicApi):
         responses={200: SIGN_IN_RESULT},
         summary="Sign in with an ID token from a platform SDK (native apps)",
         description="Send the ID token that Google Sign-In or Sign in with Apple gave the "
-        "app, and the raw `nonce` the app handed the SDK (the token may hold it raw, as "
-        "Google's SDKs put it, or as its SHA-256 in hex, as Apple's do). The token's "
+        "app, and the raw `nonce` the app made. The token holds it in the one form the "
+        "provider's SDK puts it: raw (Google) or as its SHA-256 in hex (Apple, or a "
+        "provider with `nonce_hashed`); only that form matches. The token's "
         "audience must be one of the provider's accepted client ids. 401 "
         "`id_token_invalid`, `id_token_expired`, `id_token_issuer_invalid`, "
         "`id_token_audience_invalid`, `nonce_missing` or `nonce_mismatch` say what is "
