@@ -584,5 +584,8 @@ KEYHOUSE_GITHUB_SCOPES = env.str("KEYHOUSE_GITHUB_SCOPES", default="read:user us
 KEYHOUSE_OIDC_PROVIDERS = env.json("KEYHOUSE_OIDC_PROVIDERS", default={})
 # A provider identity that matches no account creates one; false refuses it instead.
 KEYHOUSE_OAUTH_SIGNUP_ENABLED = env.bool("KEYHOUSE_OAUTH_SIGNUP_ENABLED", default=True)
+# The exact URLs a sign-in with a provider may send its code back to (comma-separated);
+# empty: any URL on one of CORS_ALLOWED_ORIGINS. Production should list them.
+KEYHOUSE_OAUTH_REDIRECT_URIS = env.list("KEYHOUSE_OAUTH_REDIRECT_URIS", default=[])
 # Seconds Keyhouse waits for a provider's discovery, keys, token or API endpoint.
 KEYHOUSE_OAUTH_HTTP_TIMEOUT = env.float("KEYHOUSE_OAUTH_HTTP_TIMEOUT", default=10.0)

@@ -283,6 +283,8 @@ async function finishSignIn(params) {
         code_verifier: pending.verifier,
         refresh_token_transport: "cookie",
       }),
+      // As for a refresh: without the header, Keyhouse sets no cookie.
+      headers: { "X-Keyhouse-Client": "example-spa" },
     });
     if (answer.mfa_required) throw new ApiError(200, { detail: "This account needs its second factor." });
     signedIn(answer);

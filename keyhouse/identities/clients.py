@@ -2,7 +2,7 @@
 
 Authlib finds the endpoints by OpenID discovery, sends PKCE (S256), fetches the keys
 and checks an ID token's signature and claims (iss, aud, exp, iat, azp, at_hash);
-Keyhouse adds the nonce forms the platform SDKs send and precise errors. Every failure
+Keyhouse adds the nonce form each provider's platform SDK uses and precise errors. Every failure
 to reach a provider is a 503 ``provider_unavailable``, never a 500.
 """
 
@@ -92,7 +92,7 @@ class NonceMissing(IdTokenInvalid):
 
 class NonceMismatch(IdTokenInvalid):
     code = "nonce_mismatch"
-    message = _("The nonce does not match the ID token's, raw or as its SHA-256.")
+    message = _("The nonce does not match the ID token's.")
 
 
 ID_TOKEN_ERRORS = (
@@ -229,13 +229,16 @@ def _jwks(provider: Provider, *, force: bool = False) -> KeySet:
     return KeySet.import_key_set(_reaching(provider, client.fetch_jwk_set, force=force))
 
 
-def _nonce_check(provider: Provider, claims: dict[str, Any], nonce: str | None) -> None:
-    """Match the sent nonce with the token's, as it came or as its SHA-256 in hex.
+def _nonce_check(
+    provider: Provider, claims: dict[str, Any], nonce: str | None, *, hashed: bool
+) -> None:
+    """Match the sent nonce with the token's, in the one form the token holds it.
 
-    Sign in with Apple and Firebase-style SDKs put the hash of the raw nonce in the
-    request, so the ID token holds the hash while the app holds the raw value; Google's
-    SDKs pass the nonce through as it is. Either proves the token was made for this
-    sign-in.
+    Sign in with Apple's SDK puts the SHA-256 (hex) of the app's raw nonce in the
+    request, so the ID token holds the hash and the app sends the raw value; Google's
+    SDKs pass the nonce through as it is. Only that form is accepted (``hashed``): were
+    the claim itself accepted too, anyone holding a hashed-nonce token could replay it
+    with the nonce it shows.
     """
     in_token = claims.get("nonce")
     if not nonce:
@@ -244,19 +247,29 @@ def _nonce_check(provider: Provider, claims: dict[str, Any], nonce: str | None) 
         return
     if not isinstance(in_token, str):
         raise NonceMismatch(_("The ID token carries no nonce, but one was sent."))
-    hashed = hashlib.sha256(nonce.encode()).hexdigest()
-    if not (constant_time_compare(in_token, nonce) or constant_time_compare(in_token, hashed)):
-        raise NonceMismatch
+    if not hashed:
+        if not constant_time_compare(in_token, nonce):
+            raise NonceMismatch
+        return
+    if not constant_time_compare(in_token, hashlib.sha256(nonce.encode()).hexdigest()):
+        raise NonceMismatch(
+            _("The nonce's SHA-256 does not match the ID token's: send the raw nonce.")
+        )
 
 
 def id_token_verify(
-    provider: Provider, *, id_token: str, nonce: str | None, access_token: str | None = None
+    provider: Provider,
+    *,
+    id_token: str,
+    nonce: str | None,
+    nonce_hashed: bool = False,
+    access_token: str | None = None,
 ) -> dict[str, Any]:
     """Verify an ID token's signature with the provider's keys and its claims; return them.
 
     The audience is any of the provider's accepted client ids (web, iOS, Android). With
     ``access_token`` (the browser flow) its ``at_hash`` is checked, and ``azp`` must be
-    Keyhouse's client id.
+    Keyhouse's client id. ``nonce_hashed`` says the token holds the SHA-256 of ``nonce``.
     """
     registry = JWSRegistry(algorithms=ID_TOKEN_ALGORITHMS)
     try:
@@ -289,7 +302,7 @@ def id_token_verify(
         ) from exc
     except JoseError as exc:
         raise IdTokenInvalid from exc
-    _nonce_check(provider, claims, nonce)
+    _nonce_check(provider, claims, nonce, hashed=nonce_hashed)
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise IdTokenInvalid(_("The ID token names no subject."))
     return dict(claims)
@@ -313,8 +326,13 @@ def _profile(provider: Provider, claims: dict[str, Any]) -> Profile:
 
 
 def id_token_profile(provider: Provider, *, id_token: str, nonce: str | None) -> Profile:
-    """Who an ID token from a platform SDK (the native flow) says signed in."""
-    return _profile(provider, id_token_verify(provider, id_token=id_token, nonce=nonce))
+    """Who an ID token from a platform SDK (the native flow) says signed in: the nonce
+    in the form the provider's SDK puts it in the token. (The browser flow's nonce is
+    Keyhouse's own, sent raw in the authorization request and compared raw.)"""
+    claims = id_token_verify(
+        provider, id_token=id_token, nonce=nonce, nonce_hashed=provider.nonce_hashed
+    )
+    return _profile(provider, claims)
 
 
 def _github_profile(provider: Provider, token: dict[str, Any]) -> Profile:

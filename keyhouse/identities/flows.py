@@ -28,7 +28,6 @@ from django.utils.translation import gettext_lazy as _
 
 from keyhouse.audit.models import AuditEvent
 from keyhouse.audit.services import audit_record
-from keyhouse.core.cors import origin_allowed
 from keyhouse.core.crypto import decrypt, encrypt, keyed_hash, random_secret
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
@@ -52,6 +51,8 @@ PKCE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
 # What a provider's error parameter may carry back to the app.
 ERROR_CODE = re.compile(r"[a-z_]{1,64}")
+# What a redirect_to may not hold: C0 controls, space, DEL and the backslash.
+UNSAFE_URL_CHARACTERS = re.compile(r"[\x00-\x20\x7f\\]")
 
 
 class ProviderNotFound(KeyhouseError):
@@ -63,7 +64,10 @@ class ProviderNotFound(KeyhouseError):
 class RedirectNotAllowed(KeyhouseError):
     code = "redirect_not_allowed"
     status = HTTPStatus.BAD_REQUEST
-    message = _("redirect_to must be an http(s) URL, without fragment, on an allowed origin.")
+    message = _(
+        "redirect_to must be an http(s) URL without user info or fragment, on an allowed "
+        "origin, and one of the allowed redirect URIs when Keyhouse lists them."
+    )
 
 
 class CodeChallengeInvalid(KeyhouseError):
@@ -92,14 +96,24 @@ def provider_require(name: str) -> Provider:
 
 
 def redirect_check(redirect_to: str) -> None:
-    """Refuse a redirect anywhere but to an origin the CORS settings allow."""
+    """Refuse to send a code anywhere but to an exactly allowed place (RFC 9700 4.1.3).
+
+    ``redirect_to`` is an absolute http(s) URL without user info or fragment, whose
+    origin is one of CORS_ALLOWED_ORIGINS as written (a family of
+    CORS_ALLOWED_ORIGIN_REGEXES receives no code); with KEYHOUSE_OAUTH_REDIRECT_URIS
+    set, it is one of those URLs, character for character. Whitespace, controls and
+    backslashes are refused outright: browsers and Python's parser read them apart.
+    """
+    exact = settings.KEYHOUSE_OAUTH_REDIRECT_URIS
+    if (exact and redirect_to not in exact) or UNSAFE_URL_CHARACTERS.search(redirect_to):
+        raise RedirectNotAllowed
     try:
         url = urlsplit(redirect_to)
     except ValueError as exc:
         raise RedirectNotAllowed from exc
-    if url.scheme not in ("http", "https") or not url.netloc or url.fragment:
+    if url.scheme not in ("http", "https") or "@" in url.netloc or "#" in redirect_to:
         raise RedirectNotAllowed
-    if not origin_allowed(f"{url.scheme}://{url.netloc}"):
+    if f"{url.scheme}://{url.netloc}" not in settings.CORS_ALLOWED_ORIGINS:
         raise RedirectNotAllowed
 
 

@@ -30,7 +30,7 @@ RESERVED_NAMES = frozenset(
 )
 GENERIC_OPTIONS = frozenset(
     {"issuer", "client_id", "client_secret", "scopes", "audiences", "display_name"}
-    | {"nonce_required", "token_endpoint_auth_method"}
+    | {"nonce_required", "nonce_hashed", "token_endpoint_auth_method"}
 )
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
@@ -51,6 +51,9 @@ class Provider:
     # Client ids whose ID tokens the native flow accepts: the web one first.
     audiences: tuple[str, ...] = ()
     nonce_required: bool = False
+    # Whether its native SDK puts the SHA-256 (hex) of the app's raw nonce in the ID token,
+    # as Sign in with Apple does, rather than the raw nonce, as Google Sign-In does.
+    nonce_hashed: bool = False
     token_endpoint_auth_method: str = "client_secret_basic"  # noqa: S105 - a method's name
     authorize_params: tuple[tuple[str, str], ...] = ()
     # Apple's client secret is a JWT signed with this key: (team id, key id, key file).
@@ -106,6 +109,7 @@ def _apple() -> Provider | None:
         # Apple posts the answer back when the name or email is asked for.
         authorize_params=(("response_mode", "form_post"),),
         apple_key=key,
+        nonce_hashed=True,
     )
 
 
@@ -154,6 +158,7 @@ def _generic(name: str, options: Any) -> Provider:
         scopes=str(options.get("scopes") or "openid email profile"),
         audiences=(str(options["client_id"]), *audiences),
         nonce_required=bool(options.get("nonce_required", False)),
+        nonce_hashed=bool(options.get("nonce_hashed", False)),
         token_endpoint_auth_method=method,
     )
 

@@ -3,7 +3,8 @@
 A known identity signs its account in. A new one whose provider-verified email belongs
 to an account is never merged on that match alone: the answer is ``link_required`` with
 a link token, spent once the person proves the account (``LINK_PROOFS``). An email the
-provider did not verify never links. Otherwise a new account is made, unless
+provider did not verify takes no part in matching, so that no answer tells whether an
+account uses it (enumeration). Otherwise a new account is made, unless
 KEYHOUSE_OAUTH_SIGNUP_ENABLED is off. Every sign-in ends in ``signin_complete``, so an
 account with a second factor is still asked for it.
 """
@@ -68,15 +69,6 @@ class LinkRequired(KeyhouseError):
     )
 
 
-class IdentityEmailUnverified(KeyhouseError):
-    code = "identity_email_unverified"
-    status = HTTPStatus.CONFLICT
-    message = _(
-        "An account uses this email address, which the provider has not verified. Sign in "
-        "to that account and add the provider from its settings."
-    )
-
-
 class OAuthSignupDisabled(KeyhouseError):
     code = "oauth_signup_disabled"
     status = HTTPStatus.FORBIDDEN
@@ -120,7 +112,7 @@ class NoPassword(KeyhouseError):
 
 
 # What a sign-in with a provider identity can answer besides tokens or a challenge.
-SIGN_IN_ERRORS = (LinkRequired, IdentityEmailUnverified, OAuthSignupDisabled, AccountDisabled)
+SIGN_IN_ERRORS = (LinkRequired, OAuthSignupDisabled, AccountDisabled)
 
 
 class LinkProof(Protocol):
@@ -285,15 +277,16 @@ def _identity_user(profile: Profile, client: ClientInfo, *, retry: bool = True) 
     user = _known_identity_user(profile)
     if user is not None:
         return _active(user)
-    existing = user_get_by_email(email=profile.email) if profile.email else None
+    # An address the provider did not verify matches nothing, and no answer may tell
+    # whether an account uses it: the identity goes on as one with no address.
+    verified_email = profile.email if profile.email_verified else ""
+    existing = user_get_by_email(email=verified_email) if verified_email else None
     if existing is not None:
         # A concurrent first sign-in of this identity may have just made this account,
         # with the identity in the same transaction: then the identity is known by now.
         user = _known_identity_user(profile)
         if user is not None:
             return _active(user)
-        if not profile.email_verified:
-            raise IdentityEmailUnverified
         raise _link_required(user=existing, profile=profile, client=client)
     if not settings.KEYHOUSE_OAUTH_SIGNUP_ENABLED:
         raise OAuthSignupDisabled

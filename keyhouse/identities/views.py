@@ -62,6 +62,7 @@ from keyhouse.mfa.services.assurance import SENSITIVE_OPERATION_ERRORS, reauthen
 from keyhouse.mfa.views import signin_response
 from keyhouse.tokens.oauth import oauth_params
 from keyhouse.tokens.services import SigningKeyMissing
+from keyhouse.tokens.views import cookie_client_check
 
 PROVIDER = OpenApiParameter(
     "provider", str, OpenApiParameter.PATH, description="A configured provider's name."
@@ -70,7 +71,7 @@ LINK_NOTE = (
     " A new identity whose provider-verified email belongs to an account answers 409 "
     "`link_required` with a `link_token` (and `email`, `provider`, `proofs`, `expires_in`): "
     "prove the account at POST /api/v1/auth/oauth/link. An email the provider did not "
-    "verify never links (409 `identity_email_unverified`)."
+    "verify is never matched with accounts: such an identity makes an account without it."
 )
 
 
@@ -99,7 +100,8 @@ class OAuthAuthorizeApi(PublicApi):
         "back to the callback, which sends it to `redirect_to` with `code` (and your "
         "`state`), or `error`. Redeem the code at POST /api/v1/auth/token/refresh with "
         "`grant_type=authorization_code`, `code` and `code_verifier`. `redirect_to` must be "
-        "on an allowed origin (CORS_ALLOWED_ORIGINS).",
+        "on an allowed origin (CORS_ALLOWED_ORIGINS), without user info or fragment, and "
+        "one of KEYHOUSE_OAUTH_REDIRECT_URIS exactly when that is set.",
     )
     @problems(
         ValidationError,
@@ -162,8 +164,9 @@ class OAuthIdTokenApi(PublicApi):
         responses={200: SIGN_IN_RESULT},
         summary="Sign in with an ID token from a platform SDK (native apps)",
         description="Send the ID token that Google Sign-In or Sign in with Apple gave the "
-        "app, and the raw `nonce` the app handed the SDK (the token may hold it raw, as "
-        "Google's SDKs put it, or as its SHA-256 in hex, as Apple's do). The token's "
+        "app, and the raw `nonce` the app made. The token holds it in the one form the "
+        "provider's SDK puts it: raw (Google) or as its SHA-256 in hex (Apple, or a "
+        "provider with `nonce_hashed`); only that form matches. The token's "
         "audience must be one of the provider's accepted client ids. 401 "
         "`id_token_invalid`, `id_token_expired`, `id_token_issuer_invalid`, "
         "`id_token_audience_invalid`, `nonce_missing` or `nonce_mismatch` say what is "
@@ -240,7 +243,12 @@ class OAuthLinkCodeApi(PublicApi):
 
 
 def oauth_code_grant(request: Request) -> Response:
-    """The token endpoint's grant_type=authorization_code: redeem a sign-in's code."""
+    """The token endpoint's grant_type=authorization_code: redeem a sign-in's code.
+
+    The refresh token goes in the HttpOnly cookie only for a request that passes the
+    cookie's own checks (``cookie_client_check``): a plain form from another site would
+    otherwise sign the victim's browser in to the account of the attacker's code.
+    """
     params = oauth_params(request.data, required="grant_type")
     for name in ("code", "code_verifier"):
         if not params.get(name):
@@ -248,6 +256,8 @@ def oauth_code_grant(request: Request) -> Response:
     transport = params.get("refresh_token_transport") or "body"
     if transport not in ("body", "cookie"):
         raise OAuthError("invalid_request", _("refresh_token_transport is body or cookie."))
+    if transport == "cookie":
+        cookie_client_check(request)
     try:
         result = identity_sign_in_with_code(
             code=params["code"],

@@ -95,11 +95,14 @@ class SoftAuthenticator:
         rp_id: str | None = None,
         user_verified: bool | None = None,
         credential: StoredCredential | None = None,
+        raw_id: bytes | None = None,
     ) -> dict[str, Any]:
         """Make a passkey for ``options`` (navigator.credentials.create()'s publicKey).
 
         ``credential`` answers with a passkey made before, as an authenticator that
-        ignored ``excludeCredentials`` would.
+        ignored ``excludeCredentials`` would (or with one of any ID, made for the test);
+        ``raw_id`` names another credential ID in ``id`` and ``rawId`` than the one the
+        authenticator data attests.
         """
         rp = rp_id or options["rp"]["id"]
         excluded = {item["id"] for item in options.get("excludeCredentials", [])}
@@ -126,9 +129,10 @@ class SoftAuthenticator:
         )
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": authenticator_data})
         client_data = self._client_data("webauthn.create", options["challenge"], origin)
+        named = stored.id if raw_id is None else b64url(raw_id)
         return {
-            "id": stored.id,
-            "rawId": stored.id,
+            "id": named,
+            "rawId": named,
             "type": "public-key",
             "response": {
                 "clientDataJSON": b64url(client_data),

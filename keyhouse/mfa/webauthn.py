@@ -37,6 +37,8 @@ CEREMONY_TIMEOUT = 5 * 60  # seconds; the challenge lives as long
 # What malformed input raises inside py_webauthn, beside its own errors: bad base64url
 # (binascii.Error), bad CBOR (CBORDecodeError), a COSE key missing a field (KeyError)...
 MALFORMED = (WebAuthnException, ValueError, KeyError, TypeError, IndexError)
+# WebAuthn Level 3 section 7.1: a relying party refuses a longer credential ID.
+MAX_CREDENTIAL_ID_BYTES = 1023
 
 
 class CeremonyFailed(Exception):
@@ -109,16 +111,24 @@ def client_data_challenge(credential: dict[str, Any]) -> str:
 
 def registration_verify(*, credential: dict[str, Any], challenge: str) -> VerifiedRegistration:
     """Check a ``create()`` answer: type, challenge, origin, RP ID hash, user presence and
-    the "none" attestation (or any format py_webauthn verifies)."""
+    the "none" attestation (or any format py_webauthn verifies), and that the credential
+    ID the authenticator data attests is the answer's ``rawId`` and at most 1023 bytes
+    (WebAuthn section 7.1), which py_webauthn leaves to the relying party."""
     try:
-        return verify_registration_response(
+        verified = verify_registration_response(
             credential=credential,
             expected_challenge=base64url_to_bytes(challenge),
             expected_rp_id=settings.KEYHOUSE_WEBAUTHN_RP_ID,
             expected_origin=list(settings.KEYHOUSE_WEBAUTHN_ORIGINS),
         )
+        raw_id = base64url_to_bytes(credential["rawId"])
     except MALFORMED as exc:
         raise CeremonyFailed(str(exc)[:200]) from exc
+    if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
+        raise CeremonyFailed("credential_id_too_long")
+    if verified.credential_id != raw_id:
+        raise CeremonyFailed("credential_id_not_raw_id")
+    return verified
 
 
 def authentication_verify(

@@ -54,21 +54,22 @@ from keyhouse.tokens.services import (
 )
 from keyhouse.users.serializers import user_output
 
-# Browsers send the refresh cookie only with this header, which a cross-site form cannot
-# add and a cross-site script cannot add without a CORS preflight Keyhouse refuses.
+# Keyhouse reads or sets the refresh cookie only for requests with this header, which a
+# cross-site form cannot add and a cross-site script cannot add without a CORS preflight
+# Keyhouse refuses.
 CLIENT_HEADER = "X-Keyhouse-Client"
 
 
 class CookieHeaderMissing(KeyhouseError):
     code = "client_header_missing"
     status = HTTPStatus.FORBIDDEN
-    message = _("A refresh from the cookie needs the X-Keyhouse-Client header.")
+    message = _("The refresh cookie is read or set only with the X-Keyhouse-Client header.")
 
 
 class OriginNotAllowed(KeyhouseError):
     code = "origin_not_allowed"
     status = HTTPStatus.FORBIDDEN
-    message = _("A refresh from the cookie must come from an allowed origin.")
+    message = _("The refresh cookie is read or set only from an allowed origin.")
 
 
 def _refresh_cookie_scope() -> dict[str, str | None]:
@@ -92,6 +93,17 @@ def _check_cookie_origin(request: Request) -> None:
     origin = request.headers.get("Origin", "")
     if origin != f"{request.scheme}://{request.get_host()}" and not origin_allowed(origin):
         raise OriginNotAllowed
+
+
+def cookie_client_check(request: Request) -> None:
+    """Refuse to read or set the refresh cookie for a request another site could make.
+
+    A cross-site form that could set the cookie would sign the victim's browser in to
+    the attacker's account (login CSRF), as one that could read it would refresh theirs.
+    """
+    if not request.headers.get(CLIENT_HEADER):
+        raise CookieHeaderMissing
+    _check_cookie_origin(request)
 
 
 def token_pair_response(
@@ -169,9 +181,7 @@ class TokenRefreshApi(APIView):
             refresh_token = request.COOKIES.get(settings.KEYHOUSE_REFRESH_COOKIE_NAME)
             if refresh_token is None:
                 raise RefreshTokenInvalid(_("No refresh token was sent."))
-            if not request.headers.get(CLIENT_HEADER):
-                raise CookieHeaderMissing
-            _check_cookie_origin(request)
+            cookie_client_check(request)
             transport = transport or "cookie"
         pair = token_refresh(refresh_token=refresh_token, client=client_info(request))
         return token_pair_response(pair, transport=transport)

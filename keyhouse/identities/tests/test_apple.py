@@ -4,6 +4,7 @@ its edge by ``responses``, with ID tokens signed by a key the test makes."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -68,21 +69,55 @@ def test_a_provider_without_an_issuer_stops_the_checks(settings):
         call_command("check")
 
 
-def test_sign_in_with_apple_posts_back_and_signs_in(api_client, apple):
+def fake_apple(fake: responses.RequestsMock) -> RSAKey:
+    """Apple's discovery document and keys; return the key its ID tokens are signed with."""
     signing_key = RSAKey.generate_key(2048, parameters={"kid": "apple-1"}, private=True)
+    fake.get(
+        f"{APPLE}/.well-known/openid-configuration",
+        json={
+            "issuer": APPLE,
+            "authorization_endpoint": f"{APPLE}/auth/authorize",
+            "token_endpoint": f"{APPLE}/auth/token",
+            "jwks_uri": f"{APPLE}/auth/keys",
+            "id_token_signing_alg_values_supported": ["RS256"],
+        },
+    )
+    fake.get(f"{APPLE}/auth/keys", json={"keys": [signing_key.as_dict(private=False)]})
+    return signing_key
+
+
+@pytest.mark.parametrize(
+    ("sent", "status"),
+    [("raw", HTTPStatus.OK), ("the token's own claim", HTTPStatus.UNAUTHORIZED)],
+)
+def test_apples_sdk_token_holds_the_nonces_hash_and_only_the_raw_nonce_matches(
+    api_client, apple, sent, status
+):
+    raw = "raw-nonce-the-app-made"
+    hashed = hashlib.sha256(raw.encode()).hexdigest()  # what the app hands Apple's SDK
+    now = int(time.time())
+    with responses.RequestsMock() as fake:
+        signing_key = fake_apple(fake)
+        id_token = jose_jwt.encode(
+            {"alg": "RS256", "kid": "apple-1"},
+            {"iss": APPLE, "aud": SERVICES_ID, "sub": "001234.native", "iat": now}
+            | {"exp": now + 600, "nonce": hashed},
+            signing_key,
+        )
+        response = api_client.post(
+            "/api/v1/auth/oauth/apple/token",
+            {"id_token": id_token, "nonce": raw if sent == "raw" else hashed},
+            format="json",
+        )
+    assert response.status_code == status, response.json()
+    if status == HTTPStatus.UNAUTHORIZED:
+        assert response.json()["code"] == "nonce_mismatch"
+
+
+def test_sign_in_with_apple_posts_back_and_signs_in(api_client, apple):
     verifier, challenge = pkce_pair()
     with responses.RequestsMock() as fake:
-        fake.get(
-            f"{APPLE}/.well-known/openid-configuration",
-            json={
-                "issuer": APPLE,
-                "authorization_endpoint": f"{APPLE}/auth/authorize",
-                "token_endpoint": f"{APPLE}/auth/token",
-                "jwks_uri": f"{APPLE}/auth/keys",
-                "id_token_signing_alg_values_supported": ["RS256"],
-            },
-        )
-        fake.get(f"{APPLE}/auth/keys", json={"keys": [signing_key.as_dict(private=False)]})
+        signing_key = fake_apple(fake)
         started = api_client.get(
             "/api/v1/auth/oauth/apple/authorize",
             {"redirect_to": APP_URL, "code_challenge": challenge},

@@ -16,9 +16,10 @@ from django.utils import timezone
 
 from keyhouse.conftest import PASSWORD
 from keyhouse.core.crypto import keyed_hash
+from keyhouse.identities.checks import check_redirect_uris
 from keyhouse.identities.flows import STATE_SALT
 from keyhouse.identities.models import Identity, OAuthCode, OAuthState
-from keyhouse.identities.tests.conftest import APP_URL, CLIENT_ID, pkce_pair, unique_sub
+from keyhouse.identities.tests.conftest import APP, APP_URL, CLIENT_ID, pkce_pair, unique_sub
 from keyhouse.mfa.models import TotpFactor
 from keyhouse.testing import holds_in_clear
 
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.django_db
 AUTHORIZE = "/api/v1/auth/oauth/local/authorize"
 TOKEN = "/api/v1/auth/token/refresh"
 FORM = "application/x-www-form-urlencoded"
+CLIENT_HEADER = {"HTTP_X_KEYHOUSE_CLIENT": "web"}
 
 
 def query(url: str) -> dict[str, str]:
@@ -52,9 +54,9 @@ def to_the_app(api_client, oidc, sub: str, challenge: str, **params: str) -> dic
     return query(back["Location"])
 
 
-def exchange(api_client, code: str, verifier: str, **extra: str):
+def exchange(api_client, code: str, verifier: str, headers: dict | None = None, **extra: str):
     body = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier, **extra}
-    return api_client.post(TOKEN, urlencode(body), content_type=FORM)
+    return api_client.post(TOKEN, urlencode(body), content_type=FORM, **(headers or {}))
 
 
 def test_the_authorize_redirect_carries_state_pkce_and_a_nonce(api_client, oidc):
@@ -100,10 +102,57 @@ def test_the_code_can_set_the_refresh_cookie(api_client, oidc):
     oidc.person(sub, email="cookie@example.com", email_verified=True)
     verifier, challenge = pkce_pair()
     back = to_the_app(api_client, oidc, sub, challenge)
-    response = exchange(api_client, back["code"], verifier, refresh_token_transport="cookie")
+    response = exchange(
+        api_client, back["code"], verifier, CLIENT_HEADER, refresh_token_transport="cookie"
+    )
     assert response.status_code == HTTPStatus.OK
     assert "refresh_token" not in response.json()
     assert response.cookies["keyhouse_refresh"]["httponly"]
+
+
+def test_a_plain_form_from_another_site_sets_no_refresh_cookie(api_client, oidc):
+    """Login CSRF: the attacker's own code, posted by the victim's browser from a form."""
+    sub = unique_sub()
+    oidc.person(sub, email="attacker@example.com", email_verified=True)
+    verifier, challenge = pkce_pair()
+    back = to_the_app(api_client, oidc, sub, challenge)
+
+    response = exchange(
+        api_client,
+        back["code"],
+        verifier,
+        {"HTTP_ORIGIN": "https://evil.example.org"},
+        refresh_token_transport="cookie",
+    )
+
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert response.json()["code"] == "client_header_missing"
+    assert "keyhouse_refresh" not in response.cookies
+    # Refused before the code was spent: the app that started the sign-in still can.
+    assert exchange(api_client, back["code"], verifier).status_code == HTTPStatus.OK
+
+
+def test_a_samesite_none_cookie_is_set_only_for_an_allowed_origin(api_client, oidc, settings):
+    settings.KEYHOUSE_REFRESH_COOKIE_SAMESITE = "None"
+    settings.KEYHOUSE_REFRESH_COOKIE_SECURE = True
+    sub = unique_sub()
+    oidc.person(sub, email="none@example.com", email_verified=True)
+    verifier, challenge = pkce_pair()
+    back = to_the_app(api_client, oidc, sub, challenge)
+
+    def from_origin(origin: str):
+        headers = {**CLIENT_HEADER, "HTTP_ORIGIN": origin}
+        return exchange(
+            api_client, back["code"], verifier, headers, refresh_token_transport="cookie"
+        )
+
+    refused = from_origin("https://evil.example.org")
+    assert refused.status_code == HTTPStatus.FORBIDDEN
+    assert refused.json()["code"] == "origin_not_allowed"
+    assert "keyhouse_refresh" not in refused.cookies
+    allowed = from_origin(APP)
+    assert allowed.status_code == HTTPStatus.OK
+    assert allowed.cookies["keyhouse_refresh"]["samesite"] == "None"
 
 
 def test_a_code_needs_its_verifier_and_works_once(api_client, oidc):
@@ -197,16 +246,49 @@ def test_a_state_started_for_one_provider_is_refused_by_another(api_client, oidc
         "https://evil.test/steal",
         "http://app.test.evil.test/",
         "javascript:alert(1)",
+        "ftp://app.test/",
         "http://app.test/#fragment",
+        "http://app.test/#",
         "//evil.test/",
+        "http:///app.test/",
+        "http://app.test:8080/",
+        "http://user:pass@app.test/",
+        "http://app.test@evil.test/",
+        "http://app.test\\@evil.test/",
+        "http://app.test/\tsigned-in",
+        # Allowed only by a pattern: a family of origins receives no code.
+        "http://preview.app.test/",
     ],
 )
-def test_redirect_to_a_foreign_origin_is_refused(api_client, oidc, redirect_to):
+def test_redirect_to_anything_but_an_exactly_allowed_origin_is_refused(
+    api_client, oidc, settings, redirect_to
+):
+    settings.CORS_ALLOWED_ORIGIN_REGEXES = [r"http://(.*@)?([a-z]+\.)?app\.test"]
     _verifier, challenge = pkce_pair()
     response = api_client.get(AUTHORIZE, {"redirect_to": redirect_to, "code_challenge": challenge})
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["code"] == "redirect_not_allowed"
     assert not OAuthState.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "redirect_to", [f"{APP_URL}?from=menu", f"{APP_URL}/", f"{APP}/other", APP]
+)
+def test_listed_redirect_uris_must_match_exactly(api_client, oidc, settings, redirect_to):
+    settings.KEYHOUSE_OAUTH_REDIRECT_URIS = [APP_URL, f"{APP}/also-signed-in"]
+    _verifier, challenge = pkce_pair()
+    refused = api_client.get(AUTHORIZE, {"redirect_to": redirect_to, "code_challenge": challenge})
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert refused.json()["code"] == "redirect_not_allowed"
+    assert start(api_client, challenge).status_code == HTTPStatus.FOUND
+
+
+def test_a_listed_redirect_uri_the_origins_refuse_stops_startup(settings):
+    settings.KEYHOUSE_OAUTH_REDIRECT_URIS = [APP_URL, "https://elsewhere.test/cb"]
+    settings.CORS_ALLOWED_ORIGINS = [APP]
+    errors = check_redirect_uris()
+    assert [error.id for error in errors] == ["identities.E003"]
+    assert "https://elsewhere.test/cb" in errors[0].msg
 
 
 def test_a_plain_challenge_is_refused(api_client, oidc):

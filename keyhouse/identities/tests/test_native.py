@@ -16,6 +16,7 @@ from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import PASSWORD
 from keyhouse.delivery.testing import WAIT_SECONDS
 from keyhouse.identities.models import Identity
+from keyhouse.identities.providers import providers_configured
 from keyhouse.identities.tests.conftest import IOS_CLIENT_ID, provider_settings, unique_sub
 from keyhouse.mfa.models import TotpFactor
 from keyhouse.testing import code_in_mail
@@ -135,14 +136,45 @@ def test_a_nonce_sent_for_a_token_without_one_is_refused(api_client, oidc):
     assert response.json()["code"] == "nonce_mismatch"
 
 
-@pytest.mark.parametrize("in_token", ["raw", "sha256"])
-def test_the_nonce_matches_raw_or_hashed_as_the_sdk_put_it(api_client, oidc, in_token):
-    raw = "raw-nonce-kept-by-the-app"
-    sdk_nonce = raw if in_token == "raw" else hashlib.sha256(raw.encode()).hexdigest()
+RAW_NONCE = "raw-nonce-kept-by-the-app"
+HASHED_NONCE = hashlib.sha256(RAW_NONCE.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("nonce_hashed", "in_token", "sent", "code"),
+    [
+        (False, RAW_NONCE, RAW_NONCE, None),
+        (False, HASHED_NONCE, RAW_NONCE, "nonce_mismatch"),
+        (True, HASHED_NONCE, RAW_NONCE, None),
+        # The claim itself, which anyone holding the token reads: a replay.
+        (True, HASHED_NONCE, HASHED_NONCE, "nonce_mismatch"),
+        (True, RAW_NONCE, RAW_NONCE, "nonce_mismatch"),
+    ],
+    ids=["raw", "raw provider, hashed token", "hashed", "hashed claim replayed", "hashed, raw"],
+)
+def test_the_nonce_matches_only_in_the_form_the_providers_sdk_puts_it(
+    api_client, oidc, settings, nonce_hashed, in_token, sent, code
+):
+    settings.KEYHOUSE_OIDC_PROVIDERS = provider_settings(oidc.issuer, nonce_hashed=nonce_hashed)
     sub = unique_sub()
     oidc.person(sub, email=f"{sub}@example.com", email_verified=True)
-    response = sign_in(api_client, oidc.id_token(sub, nonce=sdk_nonce), nonce=raw)
-    assert response.status_code == HTTPStatus.OK, response.json()
+    response = sign_in(api_client, oidc.id_token(sub, nonce=in_token), nonce=sent)
+    if code is None:
+        assert response.status_code == HTTPStatus.OK, response.json()
+    else:
+        assert response.status_code == HTTPStatus.UNAUTHORIZED
+        assert response.json()["code"] == code
+        assert not Identity.objects.filter(subject=sub).exists()
+
+
+def test_apples_sdk_hashes_the_nonce_and_googles_does_not(settings):
+    settings.KEYHOUSE_GOOGLE_CLIENT_ID = "web.apps.googleusercontent.com"
+    settings.KEYHOUSE_APPLE_CLIENT_ID = "com.example.web"
+    settings.KEYHOUSE_APPLE_TEAM_ID = "TEAM123456"
+    settings.KEYHOUSE_APPLE_KEY_ID = "ABC123DEFG"
+    settings.KEYHOUSE_APPLE_PRIVATE_KEY_FILE = "AuthKey_ABC123DEFG.p8"
+    providers = providers_configured()
+    assert (providers["google"].nonce_hashed, providers["apple"].nonce_hashed) == (False, True)
 
 
 def test_a_provider_may_require_a_nonce(api_client, oidc, settings):
@@ -167,25 +199,31 @@ def test_an_unreachable_provider_is_a_503(api_client, oidc, settings):
     assert response.json()["code"] == "provider_unavailable"
 
 
-def test_an_unverified_email_never_links_to_an_account(api_client, oidc, verified_user):
+@pytest.mark.parametrize("email", ["taken", "free"])
+def test_an_unverified_email_is_never_matched_with_an_account(
+    api_client, oidc, verified_user, email
+):
+    """Whether an account uses the address changes nothing: no answer tells it apart."""
     sub = unique_sub()
-    oidc.person(sub, email=verified_user.email, email_verified=False)
+    address = verified_user.email if email == "taken" else "free@example.com"
+    oidc.person(sub, email=address, email_verified=False)
+    before = User.objects.values().get(pk=verified_user.pk)
 
     response = sign_in(api_client, oidc.id_token(sub))
 
-    assert response.status_code == HTTPStatus.CONFLICT
-    assert response.json()["code"] == "identity_email_unverified"
-    assert "link_token" not in response.json()
-    assert not Identity.objects.exists()
-
-
-def test_an_unverified_email_is_not_given_to_a_new_account(api_client, oidc):
-    sub = unique_sub()
-    oidc.person(sub, email="maybe@example.com", email_verified=False)
-    response = sign_in(api_client, oidc.id_token(sub))
-    assert response.status_code == HTTPStatus.OK
-    assert response.json()["user"]["email"] is None
-    assert Identity.objects.get(subject=sub).email == "maybe@example.com"
+    assert response.status_code == HTTPStatus.OK, response.json()
+    body = response.json()
+    assert body["user"]["id"] != str(verified_user.pk)
+    assert body["user"]["email"] is None
+    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "user"}
+    identity = Identity.objects.get(subject=sub)
+    assert (identity.email, identity.email_verified) == (address, False)
+    made = identity.user
+    assert (made.email, made.email_verified_at) == ("", None)
+    # The account that uses the address is untouched, and nothing was linked to it.
+    assert User.objects.values().get(pk=verified_user.pk) == before
+    assert not Identity.objects.filter(user=verified_user).exists()
+    assert User.objects.count() == 2
 
 
 def test_new_accounts_can_be_turned_off(api_client, oidc, settings):

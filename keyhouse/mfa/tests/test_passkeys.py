@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from http import HTTPStatus
 
 import jwt as pyjwt
 import pytest
 import time_machine
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import CLIENT, PASSWORD
 from keyhouse.mfa.models import Passkey, PasskeyUserHandle, RecoveryCode
-from keyhouse.mfa.testing import SoftAuthenticator, b64url
+from keyhouse.mfa.testing import SoftAuthenticator, StoredCredential, b64url
 from keyhouse.testing import at_once
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import TokenPair, session_start
@@ -234,6 +236,39 @@ def test_a_bent_registration_is_refused_and_spends_its_challenge(auth_client, au
     again = auth_client.post("/api/v1/me/passkeys", body, format="json")
     assert (again.status_code, again.json()["code"]) == (400, "passkey_challenge_invalid")
     assert not Passkey.objects.exists()
+
+
+def made_credential(length: int) -> StoredCredential:
+    """A passkey with a credential ID of ``length`` bytes, as an authenticator may claim."""
+    return StoredCredential(
+        credential_id=secrets.token_bytes(length),
+        private_key=ec.generate_private_key(ec.SECP256R1()),
+        rp_id="localhost",
+        user_handle=b"",
+    )
+
+
+@pytest.mark.parametrize(
+    "bend",
+    [
+        {"credential": made_credential(1024)},
+        # A short rawId, and 48 KB attested (as much as attestationObject may carry): far
+        # longer than the column, which PostgreSQL refuses.
+        {"credential": made_credential(48_000), "raw_id": secrets.token_bytes(16)},
+        {"raw_id": secrets.token_bytes(16)},
+    ],
+    ids=["1024 bytes", "48 KB", "rawId not the attested ID"],
+)
+def test_a_bent_credential_id_is_refused(auth_client, authenticator, bend):
+    answer = register(auth_client, authenticator, **bend)
+    assert (answer["status"], answer["code"]) == (HTTPStatus.BAD_REQUEST, "passkey_invalid")
+    assert not Passkey.objects.exists()
+
+
+def test_a_credential_id_of_1023_bytes_registers(auth_client, authenticator):
+    credential = made_credential(1023)
+    assert register(auth_client, authenticator, credential=credential)["status"] == 201
+    assert Passkey.objects.get().credential_id == credential.id
 
 
 def test_registration_needs_a_recent_authentication(auth_client):
