@@ -458,6 +458,21 @@ def test_a_policy_that_requires_a_factor_refuses_changes_before_one_is_enrolled(
     assert not sms_outbox
 
 
+def test_a_policy_that_requires_a_factor_refuses_confirming_a_change_before_one(
+    api_client, verified_user, smtp_mailer, settings
+):
+    client = bearer(api_client, sign_in(api_client).json())
+    client.put("/auth/v1/user", {"email": "new@example.org"}, format="json")
+    settings.KEYHOUSE_MFA_POLICY = "required"
+    body = {"type": "email_change", "email": "new@example.org"}
+
+    response = post(client, "verify", {**body, "token": code_in_mail(smtp_mailer.messages[-1])})
+
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert response.json()["code"] == "insufficient_aal"
+    assert User.objects.get().email == "ada@example.com"
+
+
 # An account with an authenticator app: sign-in answers an MFA-pending session.
 
 

@@ -100,4 +100,4 @@ def test_auth_js_signs_up_signs_in_refreshes_and_signs_out(node, smtp_server, tm
         )
     assert result.returncode == 0, result.stdout + result.stderr + log.read_text()[-4000:]
     assert "# fail 0" in result.stdout
-    assert "# pass 11" in result.stdout
+    assert "# pass 12" in result.stdout
