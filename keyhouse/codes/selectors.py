@@ -19,19 +19,3 @@ def _newest_live(*, purpose: Purpose | str, user_id: uuid.UUID) -> QuerySet[OneT
 def code_live_target(*, purpose: Purpose | str, user_id: uuid.UUID) -> str | None:
     """The target of the user's newest live code for ``purpose`` (a pending change)."""
     return _newest_live(purpose=purpose, user_id=user_id).values_list("target", flat=True).first()
-
-
-def code_live_user_id(*, purposes: tuple[Purpose, ...], target: str) -> uuid.UUID | None:
-    """The user of the newest live code sent to ``target`` for one of ``purposes``."""
-    return (
-        OneTimeCode.objects.filter(
-            purpose__in=purposes,
-            target=target,
-            user_id__isnull=False,
-            consumed_at__isnull=True,
-            invalidated_at__isnull=True,
-        )
-        .order_by("-created_at")
-        .values_list("user_id", flat=True)
-        .first()
-    )

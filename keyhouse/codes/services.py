@@ -256,8 +256,13 @@ def _code_matches(*, record: OneTimeCode, code: str) -> bool:
     return keyed_hash_matches(code, record.code_hash, salt=_salt(record.purpose, record.target))
 
 
-def code_verify(*, purpose: Purpose | str, target: str, code: str) -> OneTimeCode:
+def code_verify(
+    *, purpose: Purpose | str, target: str, code: str, user_id: object = None
+) -> OneTimeCode:
     """Consume the live code for ``purpose`` and ``target`` if ``code`` matches it.
+
+    With ``user_id``, only a code issued for that user counts: a newer code someone
+    else asked for the same target (which replaced this user's) answers CodeInvalid.
 
     Raises CodeInvalid (400, with ``tries_left`` after a wrong guess, without it when
     no code is live), CodeExpired (400) or CodeExhausted (400) once the wrong tries
@@ -272,18 +277,13 @@ def code_verify(*, purpose: Purpose | str, target: str, code: str) -> OneTimeCod
     """
     purpose = Purpose(purpose)
     target = _target(purpose, target)
+    live = OneTimeCode.objects.filter(
+        purpose=purpose, target=target, consumed_at__isnull=True, invalidated_at__isnull=True
+    )
+    if user_id is not None:
+        live = live.filter(user_id=user_id)
     with transaction.atomic():
-        record = (
-            OneTimeCode.objects.select_for_update()
-            .filter(
-                purpose=purpose,
-                target=target,
-                consumed_at__isnull=True,
-                invalidated_at__isnull=True,
-            )
-            .order_by("-created_at")
-            .first()
-        )
+        record = live.select_for_update().order_by("-created_at").first()
         error = _code_try(record=record, code="".join(code.split()), now=timezone.now())
     if error is not None:
         raise error
@@ -301,6 +301,9 @@ def code_check(
 ) -> OneTimeCode:
     """Check a code (see ``code_verify``), recording the outcome in the audit trail.
 
+    ``user_id`` is the signed-in user checking a code for their own account: only a
+    code issued for them counts.
+
     For an ``anonymous`` caller every failure becomes the same ``code_invalid``, with
     no count of tries: a different answer for an expired code, or a count, would tell
     anyone that a code is pending for the target, and so that an account exists. A
@@ -309,7 +312,7 @@ def code_check(
     """
     purpose = Purpose(purpose)
     try:
-        record = code_verify(purpose=purpose, target=target, code=code)
+        record = code_verify(purpose=purpose, target=target, code=code, user_id=user_id)
     except CODE_CHECK_ERRORS as exc:
         CODE_CHECKS.labels(purpose=purpose, outcome=exc.code).inc()
         audit_record(

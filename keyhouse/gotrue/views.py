@@ -17,6 +17,7 @@ from django.core import signing
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,7 +35,6 @@ from keyhouse.accounts.services.email_signin import (
 )
 from keyhouse.accounts.services.password_reset import password_forgot
 from keyhouse.accounts.services.phone import (
-    CHANGE_PURPOSES,
     phone_change_confirm,
     phone_change_request,
     phone_sign_in,
@@ -48,13 +48,16 @@ from keyhouse.accounts.services.reauthentication import (
 from keyhouse.accounts.services.signin import signin_second_factor, signin_with_password
 from keyhouse.accounts.services.signup import email_verification_resend, email_verify, signup
 from keyhouse.codes.models import Purpose
-from keyhouse.codes.selectors import code_live_user_id
-from keyhouse.codes.services import CodeInvalid
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import client_info
 from keyhouse.core.ratelimit import ratelimit_request
 from keyhouse.gotrue import errors, shapes
-from keyhouse.gotrue.authentication import GoTrueAuthentication, PendingSignInAllowed, PendingUser
+from keyhouse.gotrue.authentication import (
+    GoTrueAuthentication,
+    PendingSignInAllowed,
+    PendingUser,
+    SecondFactorPending,
+)
 from keyhouse.gotrue.pending import pending_session_body
 from keyhouse.gotrue.serializers import (
     GoTrueFactorEnrolInputSerializer,
@@ -69,6 +72,7 @@ from keyhouse.gotrue.serializers import (
     GoTrueVerifyInputSerializer,
 )
 from keyhouse.gotrue.services import user_metadata_update
+from keyhouse.mfa.permissions import mfa_policy_require
 from keyhouse.mfa.selectors import factor_get_for_user
 from keyhouse.mfa.services.challenges import MfaChallengeIssued, mfa_challenge_abandon
 from keyhouse.mfa.services.factors import (
@@ -247,13 +251,22 @@ class OtpApi(PublicGoTrueApi):
         return Response({"message_id": None})
 
 
-def _change_owner(purposes: tuple[Purpose, ...], target: str) -> User:
-    """The account a contact change's code was sent for (the request carries no session)."""
-    user_id = code_live_user_id(purposes=purposes, target=target)
-    user = User.objects.filter(pk=user_id, is_active=True).first() if user_id else None
-    if user is None:
-        raise CodeInvalid
-    return user
+def _change_owner(request: Request) -> User:
+    """The signed-in caller, whose own contact change a code confirms.
+
+    Anyone may ask for a code to any address or number, and a newer request replaces
+    the older code: the code alone cannot tell whose change it confirms, so the bearer
+    session does, as on ``/api/v1/me/email/verify``. GoTrue's ``no_authorization``
+    without one; an aal1 session under KEYHOUSE_MFA_POLICY is refused as there too.
+    """
+    found = GoTrueAuthentication().authenticate(request)
+    if found is None:
+        raise NotAuthenticated
+    request.user, request.auth = found
+    if isinstance(request.user, PendingUser):
+        raise SecondFactorPending
+    mfa_policy_require(request)
+    return request.user.user
 
 
 @extend_schema(exclude=True)
@@ -267,8 +280,7 @@ class VerifyApi(PublicGoTrueApi):
             _limit(request, "phone_verify", target)
             if kind == "sms":
                 return _signin(phone_sign_in(phone=target, code=code, client=client))
-            user = _change_owner(CHANGE_PURPOSES, target)
-            user = phone_change_confirm(user=user, code=code, client=client)
+            user = phone_change_confirm(user=_change_owner(request), code=code, client=client)
             return Response({"user": shapes.user_body(user)})
         email = data["email"]
         if kind == "recovery":
@@ -282,8 +294,7 @@ class VerifyApi(PublicGoTrueApi):
             return _signin(email_verify(email=email, code=code, client=client))
         if kind == "email":
             return _signin(email_code_answer(email=email, code=code, client=client))
-        user = _change_owner((Purpose.CHANGE_EMAIL,), email)
-        user = email_change_confirm(user=user, code=code, client=client)
+        user = email_change_confirm(user=_change_owner(request), code=code, client=client)
         return Response({"user": shapes.user_body(user)})
 
 
@@ -330,7 +341,9 @@ class ReauthenticateApi(GoTrueApi):
 
 @extend_schema(exclude=True)
 class UserApi(GoTrueApi):
-    mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
+    # Reading the user and writing its metadata are open to an account enrolling, as
+    # on /api/v1/me; a change of password, email or phone is not (see put).
+    mfa_enrolment_allowed = True  # see keyhouse.mfa.permissions
     mfa_pending_allowed = ("GET",)
 
     def get(self, request: Request) -> Response:
@@ -339,6 +352,8 @@ class UserApi(GoTrueApi):
     def put(self, request: Request) -> Response:
         data = _valid(GoTrueUserUpdateInputSerializer, request)
         user, session_id, client = request.user.user, request.user.session_id, client_info(request)
+        if data.keys() & {"password", "email", "phone"}:
+            mfa_policy_require(request)
         if "nonce" in data:
             _limit(request, "reauthenticate")
             reauthenticate(user=user, session_id=session_id, client=client, code=data["nonce"])
@@ -350,6 +365,7 @@ class UserApi(GoTrueApi):
                 new_password=data["password"],
                 current_password=data.get("current_password"),
                 client=client,
+                recent_authentication_suffices=True,
             )
         if "email" in data:
             self.code_channel = "email"
@@ -477,6 +493,8 @@ class FactorVerifyApi(GoTrueApi):
     up, and a pending sign-in answers its challenge (keyhouse.gotrue.pending).
 
     The session rises to aal2, or starts at aal2, and the client gets a pair saying so.
+    The account's first factor comes with its ten recovery codes, ``recovery_codes``
+    beside the session, as on /api/v1/: shown this once.
     """
 
     mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
@@ -508,14 +526,15 @@ class FactorVerifyApi(GoTrueApi):
             )
             return _session(pair)
         user, session_id = request.user.user, request.user.session_id
+        recovery_codes = None
         if factor.confirmed_at is None:
-            totp_factor_confirm(
+            recovery_codes = totp_factor_confirm(
                 user=user,
                 session_id=session_id,
                 factor_id=factor.pk,
                 code=data["code"],
                 client=client,
-            )
+            ).recovery_codes
         else:
             reauthenticate(
                 user=user,
@@ -524,7 +543,10 @@ class FactorVerifyApi(GoTrueApi):
                 totp_code=data["code"],
                 factor_id=factor.pk,
             )
-        return _session(session_refresh_token_renew(session_id=session_id))
+        body = shapes.session_body(session_refresh_token_renew(session_id=session_id))
+        if recovery_codes:
+            body["recovery_codes"] = recovery_codes
+        return Response(body)
 
 
 @extend_schema(exclude=True)

@@ -38,16 +38,25 @@ class MfaPolicySatisfied(BasePermission):
         return () if getattr(view, "mfa_enrolment_allowed", False) else (MfaEnrollmentRequired,)
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if settings.KEYHOUSE_MFA_POLICY == "optional" or getattr(
-            view, "mfa_enrolment_allowed", False
-        ):
-            return True
-        user = request.user
-        if user is None or not user.is_authenticated:
-            return True
-        claims = request.auth or {}
-        if claims.get("aal") == LoginSession.Level.AAL2 or not mfa_policy_covers(user=user.user):
-            return True
-        if LoginSession.objects.filter(pk=user.session_id, aal=LoginSession.Level.AAL2).exists():
-            return True
-        raise MfaEnrollmentRequired
+        if not getattr(view, "mfa_enrolment_allowed", False):
+            mfa_policy_require(request)
+        return True
+
+
+def mfa_policy_require(request: Request) -> None:
+    """Refuse an aal1 session of an account KEYHOUSE_MFA_POLICY covers (MfaEnrollmentRequired).
+
+    ``MfaPolicySatisfied`` applies it to whole views; a view open to enrolment calls it
+    for the requests that change what enrolment does not need (GoTrue's ``PUT /user``).
+    """
+    if settings.KEYHOUSE_MFA_POLICY == "optional":
+        return
+    user = request.user
+    if user is None or not user.is_authenticated:
+        return
+    claims = request.auth or {}
+    if claims.get("aal") == LoginSession.Level.AAL2 or not mfa_policy_covers(user=user.user):
+        return
+    if LoginSession.objects.filter(pk=user.session_id, aal=LoginSession.Level.AAL2).exists():
+        return
+    raise MfaEnrollmentRequired

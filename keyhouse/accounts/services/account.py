@@ -15,7 +15,7 @@ from keyhouse.audit.services import audit_record
 from keyhouse.codes.models import Purpose
 from keyhouse.codes.selectors import code_live_target
 from keyhouse.codes.services import CodeInvalid, code_check, code_invalidate_for_target, code_send
-from keyhouse.core.exceptions import KeyhouseError
+from keyhouse.core.exceptions import VALIDATION_ERROR, KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.delivery.models import Delivery
 from keyhouse.delivery.services import email_enqueue
@@ -31,6 +31,11 @@ class EmailUnchanged(KeyhouseError):
     message = _("This is already the account's email address.")
 
 
+class CurrentPasswordRequired(KeyhouseError):
+    code = VALIDATION_ERROR
+    message = _("The request has invalid fields.")
+
+
 def password_change(
     *,
     user: User,
@@ -38,19 +43,26 @@ def password_change(
     new_password: str,
     client: ClientInfo,
     current_password: str | None = None,
+    recent_authentication_suffices: bool = False,
 ) -> None:
     """Change the password; every other session ends, this one stays.
 
-    The current password is the proof of identity; without it (an account made by
-    phone has none, a client that signed in with a password reset code sends none) a
-    recent authentication in the session stands for it, as for every other sensitive
-    operation. An account with a second factor needs an aal2 session either way.
+    The current password is the proof of identity; an account without one (made by
+    phone) needs a recent re-authentication instead. An account with a second factor
+    needs an aal2 session either way.
+
+    ``recent_authentication_suffices`` lets a recent authentication in the session stand
+    for the current password of an account that has one, when ``current_password`` is
+    not given. Only the GoTrue API sets it: auth-js changes the password after a
+    recovery sign-in with ``updateUser({password})`` alone (docs/supabase.md).
     """
     if user.has_usable_password() and current_password is not None:
         reauthentication_require(session_id=session_id, proven_now=True)
         password_confirm(
             user=user, password=current_password, client=client, field="current_password"
         )
+    elif user.has_usable_password() and not recent_authentication_suffices:
+        raise CurrentPasswordRequired(fields={"current_password": [_("This field is required.")]})
     else:
         reauthentication_require(session_id=session_id)
     user_password_validate(user=user, password=new_password, field="new_password")

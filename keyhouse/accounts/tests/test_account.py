@@ -147,6 +147,7 @@ def test_password_change_keeps_this_session_and_ends_the_others(tokens, password
             "current_password",
             "invalid_password",
         ),
+        ({"new_password": "a fresh new passphrase"}, "current_password", "validation_error"),
         (
             {"current_password": "PASSWORD", "new_password": "short"},
             "new_password",
@@ -163,16 +164,18 @@ def test_password_change_refuses_bad_input(auth_client, password, body, field, c
     assert User.objects.get().check_password(password)
 
 
-def test_without_the_current_password_a_recent_authentication_stands_for_it(
-    auth_client, password, settings
+def test_a_recent_authentication_stands_for_a_password_the_account_does_not_have(
+    auth_client, tokens, settings
 ):
+    tokens.user.set_unusable_password()
+    tokens.user.save(update_fields=["password"])
     body = {"new_password": "a fresh new passphrase"}
     later = time.time() + settings.KEYHOUSE_REAUTHENTICATION_WINDOW + 60
     with time_machine.travel(later):
         stale = auth_client.post("/api/v1/me/password", body, format="json")
     assert stale.status_code == HTTPStatus.FORBIDDEN
     assert stale.json()["code"] == "reauthentication_required"
-    assert User.objects.get().check_password(password)
+    assert not User.objects.get().has_usable_password()
 
     fresh = auth_client.post("/api/v1/me/password", body, format="json")
     assert fresh.status_code == HTTPStatus.NO_CONTENT

@@ -20,10 +20,11 @@ from keyhouse.codes.services import (
     code_send,
     code_verify,
 )
-from keyhouse.conftest import CLIENT
+from keyhouse.conftest import CLIENT, PASSWORD
 from keyhouse.core.ratelimit import RateLimited
 from keyhouse.delivery.models import Delivery
 from keyhouse.testing import at_once, holds_in_clear
+from keyhouse.users.services import user_create
 
 pytestmark = pytest.mark.django_db
 
@@ -217,6 +218,22 @@ def test_a_code_is_bound_to_its_target(clock):
     with pytest.raises(CodeInvalid):
         code_verify(purpose=Purpose.VERIFY_EMAIL, target="b@example.com", code=issued.code)
     assert code_verify(purpose=Purpose.VERIFY_EMAIL, target="a@example.com", code=issued.code)
+
+
+def test_a_code_checked_for_a_user_is_one_issued_for_them(clock, user):
+    other = user_create(email="eve@example.com", password=PASSWORD, display_name="Eve")
+    theirs = code_issue(purpose=Purpose.CHANGE_EMAIL, target="new@example.org", user=other)
+    with pytest.raises(CodeInvalid):
+        code_verify(
+            purpose=Purpose.CHANGE_EMAIL,
+            target="new@example.org",
+            code=theirs.code,
+            user_id=user.pk,
+        )
+    record = code_verify(
+        purpose=Purpose.CHANGE_EMAIL, target="new@example.org", code=theirs.code, user_id=other.pk
+    )
+    assert record.user_id == other.pk
 
 
 def test_the_hmac_binds_purpose_and_target(clock):

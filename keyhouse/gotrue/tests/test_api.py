@@ -9,17 +9,20 @@ import jwt
 import pyotp
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import CLIENT, PASSWORD
 from keyhouse.mfa.models import MfaChallenge
 from keyhouse.mfa.tests.conftest import STEP
 from keyhouse.mfa.tests.conftest import enrol as native_enrol
-from keyhouse.testing import code_in_mail
+from keyhouse.testing import code_in_mail, code_in_sms
 from keyhouse.tokens import keys
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_start, signing_key_rotate
 from keyhouse.tokens.tests.test_keys import rotated_elsewhere
+from keyhouse.users.models import User
+from keyhouse.users.services import user_create
 
 API_VERSION = {"HTTP_X_SUPABASE_API_VERSION": "2024-01-01"}
 NEW_PASSWORD = "a brand new passphrase"
@@ -193,6 +196,65 @@ def test_user_update_merges_metadata(auth_client, tokens):
     assert response.json()["user_metadata"] == {"display_name": "Ada", "theme": "dark"}
 
 
+# A contact change: the code goes to the new address or number, the session says whose.
+
+CHANGES = {
+    "email": ("email_change", "new@example.org", "new@example.org"),
+    "phone": ("phone_change", "+14155550123", "14155550123"),
+}
+
+
+def session_client(user):
+    client = APIClient()
+    pair = session_start(user=user, amr=["pwd"], client=CLIENT)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")
+    return client
+
+
+def last_code(field, smtp_mailer, sms_outbox):
+    return (
+        code_in_mail(smtp_mailer.messages[-1]) if field == "email" else code_in_sms(sms_outbox[-1])
+    )
+
+
+@pytest.mark.parametrize("field", ["email", "phone"])
+def test_a_change_code_confirms_the_change_of_the_session_that_asked(
+    api_client, auth_client, tokens, smtp_mailer, sms_outbox, field
+):
+    kind, target, shown = CHANGES[field]
+    auth_client.put("/auth/v1/user", {field: target}, format="json")
+    body = {"type": kind, field: target, "token": last_code(field, smtp_mailer, sms_outbox)}
+
+    anonymous = post(api_client, "verify", body)
+    confirmed = post(auth_client, "verify", body)
+
+    assert anonymous.status_code == HTTPStatus.UNAUTHORIZED
+    assert anonymous.json()["code"] == "no_authorization"
+    assert confirmed.status_code == HTTPStatus.OK, confirmed.json()
+    assert confirmed.json()["user"][field] == shown
+
+
+@pytest.mark.parametrize("field", ["email", "phone"])
+def test_the_newest_code_for_an_address_confirms_no_other_accounts_change(
+    api_client, auth_client, tokens, smtp_mailer, sms_outbox, settings, field
+):
+    settings.KEYHOUSE_CODE_RESEND_COOLDOWN = 0
+    kind, target, _shown = CHANGES[field]
+    other = user_create(email="eve@example.com", password=PASSWORD, display_name="Eve")
+    auth_client.put("/auth/v1/user", {field: target}, format="json")
+    # Another account asks for the same address: its code replaces the first one.
+    session_client(other).put("/auth/v1/user", {field: target}, format="json")
+    body = {"type": kind, field: target, "token": last_code(field, smtp_mailer, sms_outbox)}
+
+    anonymous = post(api_client, "verify", body)
+    as_first = post(auth_client, "verify", body)
+
+    assert anonymous.json()["code"] == "no_authorization"
+    assert as_first.status_code == HTTPStatus.FORBIDDEN
+    assert as_first.json()["code"] == "otp_expired"
+    assert not User.objects.filter(**{field: target}).exists()
+
+
 def test_logout_scopes(api_client, verified_user):
     sessions = [sign_in(api_client).json() for _ in range(3)]
 
@@ -300,6 +362,38 @@ def test_mfa_verify_raises_the_session_and_retires_its_refresh_token(
     assert old.json()["code"] == "refresh_token_already_used"
 
 
+def test_the_first_factor_comes_with_recovery_codes_that_sign_in(
+    api_client, verified_user, smtp_mailer
+):
+    client = bearer(api_client, sign_in(api_client).json())
+    factor, challenge = enrol(client)
+    totp = pyotp.TOTP(factor["totp"]["secret"])
+
+    first = client.post(
+        f"/auth/v1/factors/{factor['id']}/verify",
+        {"challenge_id": challenge["id"], "code": totp.now()},
+        format="json",
+    ).json()
+    another, challenge = enrol(bearer(api_client, first))
+    second = api_client.post(
+        f"/auth/v1/factors/{another['id']}/verify",
+        {"challenge_id": challenge["id"], "code": pyotp.TOTP(another["totp"]["secret"]).now()},
+        format="json",
+    ).json()
+
+    assert len(first["recovery_codes"]) == 10
+    assert "recovery_codes" not in second
+    api_client.credentials()
+    login = {"email": "ada@example.com", "password": PASSWORD}
+    pending = api_client.post("/api/v1/auth/login", login, format="json").json()
+    signed_in = api_client.post(
+        "/api/v1/auth/mfa/verify",
+        {"mfa_token": pending["mfa_token"], "recovery_code": first["recovery_codes"][0]},
+        format="json",
+    )
+    assert signed_in.status_code == HTTPStatus.OK, signed_in.json()
+
+
 def test_a_challenge_binds_its_factor_and_session(api_client, verified_user):
     first, second = sign_in(api_client).json(), sign_in(api_client).json()
     factor, challenge = enrol(bearer(api_client, first))
@@ -339,6 +433,44 @@ def test_a_policy_that_requires_a_factor_lets_the_session_enrol_one(
     assert challenge["type"] == "totp"
     assert updated.status_code == HTTPStatus.OK
     assert verified.status_code == HTTPStatus.OK
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"password": NEW_PASSWORD, "current_password": PASSWORD},
+        {"email": "new@example.org"},
+        {"phone": "+14155550123"},
+    ],
+)
+def test_a_policy_that_requires_a_factor_refuses_changes_before_one_is_enrolled(
+    api_client, verified_user, smtp_mailer, sms_outbox, settings, body
+):
+    settings.KEYHOUSE_MFA_POLICY = "required"
+    client = bearer(api_client, sign_in(api_client).json())
+
+    response = client.put("/auth/v1/user", body, format="json")
+
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert response.json()["code"] == "insufficient_aal"
+    assert User.objects.get().check_password(PASSWORD)
+    assert not smtp_mailer.messages
+    assert not sms_outbox
+
+
+def test_a_policy_that_requires_a_factor_refuses_confirming_a_change_before_one(
+    api_client, verified_user, smtp_mailer, settings
+):
+    client = bearer(api_client, sign_in(api_client).json())
+    client.put("/auth/v1/user", {"email": "new@example.org"}, format="json")
+    settings.KEYHOUSE_MFA_POLICY = "required"
+    body = {"type": "email_change", "email": "new@example.org"}
+
+    response = post(client, "verify", {**body, "token": code_in_mail(smtp_mailer.messages[-1])})
+
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert response.json()["code"] == "insufficient_aal"
+    assert User.objects.get().email == "ada@example.com"
 
 
 # An account with an authenticator app: sign-in answers an MFA-pending session.

@@ -113,4 +113,4 @@ def test_auth_js_signs_up_signs_in_refreshes_and_signs_out(
         )
     assert result.returncode == 0, result.stdout + result.stderr + log.read_text()[-4000:]
     assert "# fail 0" in result.stdout
-    assert "# pass 14" in result.stdout
+    assert "# pass 15" in result.stdout

@@ -171,6 +171,25 @@ test('updateUser: metadata, and the password after reauthenticate', async () => 
   await signIn('update@example.com', 'a brand new passphrase')
 })
 
+test('updateUser({email}): the code confirms the change with the session, which verifyOtp does not send', async () => {
+  const { auth, session } = await signUp('change@example.com')
+  const asked = await auth.updateUser({ email: 'changed@example.com' })
+  assert.equal(asked.error, null)
+  const token = await nextCode('changed@example.com')
+  const body = { type: 'email_change', email: 'changed@example.com', token }
+
+  const unbound = await auth.verifyOtp(body)
+  assert.equal(unbound.error.code, 'no_authorization')
+  const response = await fetch(`${url}/verify`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${session.access_token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  assert.equal(response.status, 200)
+  assert.equal((await response.json()).user.email, 'changed@example.com')
+  assert.equal((await auth.getUser()).data.user.email, 'changed@example.com')
+})
+
 test('resetPasswordForEmail, verifyOtp recovery, then updateUser sets the password', async () => {
   await signUp('recover@example.com')
   const auth = client()
@@ -232,6 +251,8 @@ test('mfa.enroll, challenge, verify and unenroll', async () => {
   })
   assert.equal(verified.error, null)
   assert.ok(verified.data.access_token)
+  // The account's first factor: its recovery codes come beside the session, this once.
+  assert.equal(verified.data.recovery_codes.length, 10)
 
   const level = await auth.mfa.getAuthenticatorAssuranceLevel()
   assert.equal(level.data.currentLevel, 'aal2')
