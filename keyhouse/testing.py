@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
 # Processes started by tests run with production checks, which want a strong key.
 SERVICE_SECRET_KEY = secrets.token_urlsafe(50)
@@ -251,3 +253,15 @@ def call_api(
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, read without checking it (for assertions on what was issued)."""
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def bearer_client(access_token: str) -> APIClient:
+    """An API client that sends ``access_token`` as its bearer token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token}")
+    return client

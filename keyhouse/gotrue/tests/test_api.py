@@ -17,6 +17,7 @@ from keyhouse.mfa.models import MfaChallenge
 from keyhouse.mfa.tests.conftest import STEP
 from keyhouse.mfa.tests.conftest import enrol as native_enrol
 from keyhouse.testing import code_in_mail, code_in_sms
+from keyhouse.testing import token_claims as claims_of
 from keyhouse.tokens import keys
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_start, signing_key_rotate
@@ -32,10 +33,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def post(client, path, body, **extra):
     return client.post(f"/auth/v1/{path}", body, format="json", **API_VERSION, **extra)
-
-
-def claims_of(token):
-    return jwt.decode(token, options={"verify_signature": False})
 
 
 def sign_in(client, email="ada@example.com", password=PASSWORD):

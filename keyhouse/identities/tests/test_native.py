@@ -7,7 +7,6 @@ import hashlib
 from datetime import timedelta
 from http import HTTPStatus
 
-import jwt
 import pytest
 import time_machine
 from django.utils import timezone
@@ -20,6 +19,7 @@ from keyhouse.identities.providers import providers_configured
 from keyhouse.identities.tests.conftest import IOS_CLIENT_ID, provider_settings, unique_sub
 from keyhouse.mfa.models import TotpFactor
 from keyhouse.testing import code_in_mail
+from keyhouse.testing import token_claims as claims_of
 from keyhouse.users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -29,11 +29,6 @@ URL = "/api/v1/auth/oauth/local/token"
 
 def sign_in(api_client, id_token: str, **extra):
     return api_client.post(URL, {"id_token": id_token, **extra}, format="json")
-
-
-def claims_of(access_token: str) -> dict:
-    """The claims of an access token Keyhouse just issued (its signature is tested elsewhere)."""
-    return jwt.decode(access_token, options={"verify_signature": False})
 
 
 def test_a_new_verified_identity_makes_an_account_and_signs_in(api_client, oidc):

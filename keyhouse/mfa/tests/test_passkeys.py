@@ -6,7 +6,6 @@ import secrets
 from datetime import timedelta
 from http import HTTPStatus
 
-import jwt as pyjwt
 import pytest
 import time_machine
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -18,6 +17,8 @@ from keyhouse.conftest import CLIENT, PASSWORD
 from keyhouse.mfa.models import Passkey, PasskeyUserHandle, RecoveryCode
 from keyhouse.mfa.testing import SoftAuthenticator, StoredCredential, b64url
 from keyhouse.testing import at_once
+from keyhouse.testing import bearer_client as bearer
+from keyhouse.testing import token_claims as claims
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import TokenPair, session_start
 from keyhouse.users.services import user_create
@@ -37,16 +38,6 @@ def relying_party(settings):
 @pytest.fixture
 def authenticator() -> SoftAuthenticator:
     return SoftAuthenticator(origin=ORIGIN)
-
-
-def claims(access_token: str) -> dict:
-    return pyjwt.decode(access_token, options={"verify_signature": False})
-
-
-def bearer(access_token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token}")
-    return client
 
 
 def register(client: APIClient, authenticator: SoftAuthenticator, **bend) -> dict:

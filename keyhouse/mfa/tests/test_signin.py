@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from http import HTTPStatus
 
-import jwt as pyjwt
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -14,7 +13,9 @@ from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import CLIENT, PASSWORD
 from keyhouse.mfa.models import MfaChallenge, RecoveryCode
 from keyhouse.mfa.tests.conftest import STEP, STEP_START, enrol, login, verify
+from keyhouse.testing import bearer_client as bearer
 from keyhouse.testing import code_in_sms
+from keyhouse.testing import token_claims as claims
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_start
 from keyhouse.users.models import User
@@ -22,16 +23,6 @@ from keyhouse.users.models import User
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NOW = STEP_START.timestamp()
-
-
-def claims(access_token: str) -> dict:
-    return pyjwt.decode(access_token, options={"verify_signature": False})
-
-
-def bearer(access_token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token}")
-    return client
 
 
 def test_a_password_sign_in_is_challenged_and_a_totp_code_finishes_it(enrolled, clock):

@@ -19,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 
 from keyhouse.core.ratelimit import ratelimit_enforce
 from keyhouse.testing import data_queries
+from keyhouse.testing import token_claims as claims_of
 from keyhouse.tokens import keys
 from keyhouse.tokens.authentication import _verified
 from keyhouse.tokens.models import SigningKey
@@ -42,10 +43,6 @@ def assert_unauthorized(response, code: str) -> None:
 
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def claims_of(token: str) -> dict:
-    return pyjwt.decode(token, options={"verify_signature": False})
 
 
 def resign(claims: dict, **header) -> str:
