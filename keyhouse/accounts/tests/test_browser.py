@@ -32,7 +32,7 @@ ARTEFACTS = Path(settings.BASE_DIR) / "var" / "test-artefacts"
 COOKIE = "keyhouse_refresh"
 EMAIL = "grace@example.com"
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.end_to_end]
 # Each step waits for the page up to this long (a sign-up hashes a password and mails).
 expect.set_options(timeout=15_000)
 

@@ -23,7 +23,7 @@ from keyhouse.tokens.services import session_start
 from keyhouse.users.models import User
 from keyhouse.users.services import user_create
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.end_to_end]
 
 EXAMPLES_PER_OPERATION = 10
 # Limits that a bounded run cannot reach. The actions' own limits have an off switch

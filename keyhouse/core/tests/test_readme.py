@@ -152,6 +152,7 @@ def walkthrough_run(
     return calls.splitlines()
 
 
+@pytest.mark.end_to_end
 @pytest.mark.django_db(transaction=True)
 def test_the_readme_mfa_and_passkey_walkthroughs_run_as_written_against_make_run(tmp_path):
     for tool in ("make", "bash", "curl", "jq"):

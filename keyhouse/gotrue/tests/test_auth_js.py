@@ -28,7 +28,7 @@ from keyhouse.testing import code_in_mail, gunicorn_server, service_env
 CLIENTS = Path(__file__).parent / "clients"
 SMS = re.compile(r"SMS to (\+\d+) \(console-[0-9a-f]+\)\n(\d{6}) ")
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.end_to_end]
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ APP = Path(settings.BASE_DIR) / "examples" / "supabase-spa"
 UMD = Path(__file__).parent / "clients/node_modules/@supabase/supabase-js/dist/umd/supabase.js"
 EMAIL = "grace@example.com"
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.end_to_end]
 expect.set_options(timeout=15_000)
 
 

@@ -26,7 +26,7 @@ from keyhouse.identities.tests.conftest import provider_settings, unique_sub
 
 __all__ = ["browser", "page"]
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.end_to_end]
 
 
 def app_with_provider(tmp_path, smtp_server, local_provider):

@@ -15,7 +15,7 @@ from keyhouse.testing import call_api, gunicorn_server, service_env
 
 CLIENTS = Path(__file__).parent / "clients"
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.end_to_end]
 
 
 @pytest.fixture
