@@ -19,6 +19,7 @@ import datetime as dt
 import gc
 import io
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,13 +31,14 @@ WARMUP = 20
 ENV = {"PYTHONHASHSEED": "0", "KEYHOUSE_KEYRING_TTL": "100000000"}
 
 
-def _environ(method: str, path: str, body: bytes, auth: str) -> dict:
-    """A WSGI environ like gunicorn's for one request."""
+def _environ(method: str, target: str, body: bytes, auth: str) -> dict:
+    """A WSGI environ like gunicorn's for one request to ``target`` (path and query)."""
+    path, _mark, query = target.partition("?")
     environ = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
         "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
+        "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8701",
         "SERVER_PROTOCOL": "HTTP/1.1",
@@ -173,6 +175,13 @@ def _answer(child: subprocess.Popen) -> None:
         child.stdin.flush()
 
 
+def _free_port() -> int:
+    """A loopback port nothing listens on, for the oidc scenario's provider."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--loop"]:
         loop(sys.argv[2], sys.argv[3], int(sys.argv[4]))
@@ -183,27 +192,37 @@ def main() -> int:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     raw = bench.RESULTS / "raw" / f"instructions-{stamp}"
     raw.mkdir(parents=True)
-    app = bench.App(
-        name=side,
-        label=side,
-        side=side,
-        config=bench.Config(),
-        raw=raw,
-        port=8701,
-        database_url=f"sqlite:///{raw / side}.sqlite3",
-    )
-    env = app.env(
-        {
-            **ENV,
-            # Multi-process metrics, as config/gunicorn.py sets them up.
-            "PROMETHEUS_MULTIPROC_DIR": str(raw / "metrics"),
-            "BENCH_INSTRUCTIONS_DB": str(raw / side),
-        }
-    )
     (raw / "metrics").mkdir()
-    python = str(app.python)
+    issuer_port = _free_port()
+    apps: dict[str, bench.App] = {}  # by variant: each has its own database and SECRET_KEY
     for name in names:
-        if (app.path_of(bench.SCENARIOS[name])) is None:
+        scenario = bench.SCENARIOS[name]
+        variant = scenario.variant if side == "keyhouse" else ""
+        database = f"{side}-{variant}" if variant else side
+        app = apps.setdefault(
+            variant,
+            bench.App(
+                name=side,
+                label=side,
+                side=side,
+                config=bench.Config(),
+                raw=raw,
+                port=8701,
+                database_url=f"sqlite:///{raw / database}.sqlite3",
+                variant=variant,
+                issuer_port=issuer_port,
+            ),
+        )
+        env = app.env(
+            {
+                **ENV,
+                # Multi-process metrics, as config/gunicorn.py sets them up.
+                "PROMETHEUS_MULTIPROC_DIR": str(raw / "metrics"),
+                "BENCH_INSTRUCTIONS_DB": str(raw / database),
+            }
+        )
+        python = str(app.python)
+        if (app.path_of(scenario)) is None:
             print(f"{name}: the {side} has no such request")
             continue
         with (raw / "setup.log").open("a") as log:  # set up outside valgrind

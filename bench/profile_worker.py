@@ -81,6 +81,7 @@ def main() -> int:
                 database_url=bench.database_url(config, raw, f"profile_{side}"),
                 redis_url=config.redis if side == "keyhouse" and config.redis_for_keyhouse else "",
                 users=config.users,
+                variant=scenario.variant if side == "keyhouse" else "",
             )
             bench.start_app(app, log)
             app.server = bench.start_server(app)

@@ -148,7 +148,8 @@ class Scenario:
     request bodies to a pool file (see POOL_MODES). A flow the reference has no
     equivalent of leaves ``reference`` out and names the Keyhouse scenario it is
     ``against`` (its ratio is taken to that one, within each round), with an optional
-    ``at_least`` target for that ratio.
+    ``at_least`` target for that ratio. A ``variant`` is served on the Keyhouse side by
+    a server of its own, set apart by the settings VARIANTS gives it (its own database).
     """
 
     name: str
@@ -158,6 +159,7 @@ class Scenario:
     reference: tuple[str, str] | None = None
     against: str = ""
     at_least: float | None = None
+    variant: str = ""
 
     @property
     def pool_mode(self) -> str:
@@ -165,13 +167,29 @@ class Scenario:
 
     @property
     def fresh_pool(self) -> bool:
-        """Bodies that go stale within a minute (a TOTP code): minted right before use."""
+        """Bodies that go stale within minutes (a TOTP code, a passkey challenge): minted
+        right before use."""
         return self.kind in FRESH_POOLS
 
 
 # "once": each body works once (refresh tokens, codes, challenges); "cycle": reused in turn.
-POOL_MODES = {"refresh": "once", "verify": "once", "mfa": "once", "login": "cycle"}
-FRESH_POOLS = {"mfa"}
+POOL_MODES = {
+    "refresh": "once",
+    "verify": "once",
+    "mfa": "once",
+    "passkey": "once",
+    "oidc": "once",
+    "login": "cycle",
+}
+FRESH_POOLS = {"mfa", "passkey"}
+# Keyhouse servers beside the main one, each serving the scenarios that name it: the
+# settings that set it apart, and a label.
+VARIANTS = {
+    "es256": (
+        {"KEYHOUSE_JWT_ALGORITHM": "ES256", "CACHE_KEY_PREFIX": "keyhouse-es256"},
+        "Keyhouse, ES256",
+    )
+}
 
 SCENARIOS = {
     scenario.name: scenario
@@ -202,6 +220,14 @@ SCENARIOS = {
             ("POST", "/auth/jwt/refresh/"),
         ),
         Scenario(
+            "refresh_es256",
+            "refresh with rotation, access token signed ES256",
+            "refresh",
+            ("POST", "/api/v1/auth/token/refresh"),
+            ("POST", "/auth/jwt/refresh/"),
+            variant="es256",
+        ),
+        Scenario(
             "login",
             "password login",
             "login",
@@ -222,6 +248,37 @@ SCENARIOS = {
             ("POST", "/api/v1/auth/mfa/verify"),
             against="login",
         ),
+        Scenario(
+            "passkey",
+            "passkey sign-in",
+            "passkey",
+            ("POST", "/api/v1/auth/passkey/verify"),
+            against="login",
+        ),
+        Scenario(
+            "oidc",
+            "ID token of an OpenID provider (native apps)",
+            "oidc",
+            # "bench" is the provider keyhouse_bench/settings.py configures.
+            ("POST", "/api/v1/auth/oauth/bench/token"),
+            against="login",
+        ),
+        Scenario(
+            "gotrue_password",
+            "GoTrue API: password grant",
+            "login",
+            ("POST", "/auth/v1/token?grant_type=password"),
+            against="login",
+            at_least=0.9,
+        ),
+        Scenario(
+            "gotrue_refresh",
+            "GoTrue API: refresh token grant",
+            "refresh",
+            ("POST", "/auth/v1/token?grant_type=refresh_token"),
+            against="refresh",
+            at_least=0.9,
+        ),
     )
 }
 # A first guess of a scenario's rate, to size the pool of its first warm-up; every
@@ -229,6 +286,8 @@ SCENARIOS = {
 FIRST_RATE_GUESS = 300
 POOL_MARGIN = 1.3
 LOGIN_POOL = 2000
+# The oidc scenario's provider answers this far above its Keyhouse server's port.
+ISSUER_PORT_OFFSET = 100
 
 
 # Processes ------------------------------------------------------------------------------
@@ -439,12 +498,18 @@ class App:
     database_url: str
     redis_url: str = ""
     users: int = 0
+    variant: str = ""  # a Keyhouse server of VARIANTS, serving only the scenarios naming it
+    # Where the ``oidc`` scenario's provider answers (Keyhouse's fixture process serves it).
+    issuer_port: int = 0
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     server: subprocess.Popen | None = None
     agent: Agent | None = None
     pools: dict[str, Pool] = field(default_factory=dict)
     rate_guess: dict[str, float] = field(default_factory=dict)
     setup_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.issuer_port = self.issuer_port or self.port + ISSUER_PORT_OFFSET
 
     def call(self, cmd: str, **args: Any) -> Any:
         """Ask this app's fixture process (see Agent)."""
@@ -456,6 +521,12 @@ class App:
         if self.server is None:
             raise BenchError(f"{self.label} has no server")
         return worker_pids(self.server.pid)
+
+    @property
+    def runs_key(self) -> str:
+        """Where its measurements are recorded: a variant's as its side's, the Keyhouse
+        side of the scenarios it serves."""
+        return self.side if self.variant else self.name
 
     @property
     def python(self) -> Path:
@@ -496,14 +567,21 @@ class App:
         }
         if self.redis_url:
             values["REDIS_URL"] = self.redis_url
-        if self.side == "keyhouse" and self.config.jwt_algorithm:
-            values["KEYHOUSE_JWT_ALGORITHM"] = self.config.jwt_algorithm
+        if self.side == "keyhouse":
+            values["BENCH_OIDC_ISSUER"] = f"http://127.0.0.1:{self.issuer_port}"
+            if self.config.jwt_algorithm:
+                values["KEYHOUSE_JWT_ALGORITHM"] = self.config.jwt_algorithm
+            if self.variant:
+                values.update(VARIANTS[self.variant][0])
         values.update(extra or {})
         return child_env(values)
 
     def path_of(self, scenario: Scenario) -> tuple[str, str] | None:
-        """The scenario's method and path on this app; None where it has no equivalent."""
-        return scenario.keyhouse if self.side == "keyhouse" else scenario.reference
+        """The scenario's method and path on this app; None where it has no equivalent,
+        and on the Keyhouse side, unless the app is the variant the scenario names."""
+        if self.side == "reference":
+            return scenario.reference
+        return scenario.keyhouse if scenario.variant == self.variant else None
 
 
 def prepare_database(app: App, log: TextIO) -> None:
@@ -647,11 +725,11 @@ def alternate(apps: list[App], scenarios: list[Scenario], rounds: int) -> dict[s
     memory: dict[str, dict[str, Any]] = {app.name: {} for app in apps}
     for scenario in scenarios:
         serving = [app for app in apps if app.path_of(scenario) is not None]
-        turns = [(app, scenario, app.name, app.label) for app in serving]
+        turns = [(app, scenario, app.runs_key, app.label) for app in serving]
         if scenario.against:
             baseline = SCENARIOS[scenario.against]
             turns += [
-                (app, baseline, f"{app.name}/{baseline.name}", f"{app.label}, {baseline.name}")
+                (app, baseline, f"{app.runs_key}/{baseline.name}", f"{app.label}, {baseline.name}")
                 for app in serving
             ]
         runs[scenario.name] = {key: [] for _app, _scenario, key, _label in turns}
@@ -828,21 +906,37 @@ def compare(config: Config, raw: Path, log: TextIO) -> dict[str, Any]:
         database_url=database_url(config, raw, "keyhouse_bench_reference"),
         users=config.users,
     )
-    apps = [keyhouse, reference]
+    variants = [
+        App(
+            name=f"keyhouse-{variant}",
+            label=VARIANTS[variant][1],
+            side="keyhouse",
+            config=config,
+            raw=raw,
+            port=config.port + 5 + number,
+            database_url=database_url(config, raw, f"keyhouse_bench_{variant}"),
+            redis_url=keyhouse.redis_url,
+            users=config.users,
+            variant=variant,
+        )
+        for number, variant in enumerate(sorted({s.variant for s in scenarios if s.variant}))
+    ]
+    apps = [keyhouse, *variants, reference]
     for app in apps:
         print(f"Preparing {app.label}: {app.database_url}, {app.users} users", flush=True)
         start_app(app, log)
     print("Counting database queries per request (in-process, Django's test client)", flush=True)
-    queries = {}
+    queries: dict[str, dict[str, Any]] = {}
     for app in apps:
         table = {
             scenario.name: {"method": path[0], "path": path[1], "kind": scenario.kind}
             for scenario in scenarios
             if (path := app.path_of(scenario)) is not None
         }
-        queries[app.name] = app.call("queries", scenarios=table, password=PASSWORD)
-    versions = {app.name: app.call("versions") for app in apps}
-    hashing = {app.name: app.call("hashing") for app in apps}
+        counted = app.call("queries", scenarios=table, password=PASSWORD)
+        queries.setdefault(app.runs_key, {}).update(counted)
+    versions = {app.name: app.call("versions") for app in (keyhouse, reference)}
+    hashing = {app.name: app.call("hashing") for app in (keyhouse, reference)}
     print("Timing access-token signatures by algorithm (in-process)", flush=True)
     signing = keyhouse.call("signing")
     measured = serve_and_alternate(apps, scenarios, config.rounds)

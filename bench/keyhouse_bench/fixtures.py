@@ -2,9 +2,10 @@
 
 Users are bulk-created with one password hash computed once and reused for every row,
 so a million of them take seconds (PostgreSQL builds the rows itself). Refresh tokens,
-codes and sign-in challenges are minted through Keyhouse's own services
-(``session_start``, ``code_issue``, ``signin_complete``), so each is exactly what a real
-sign-in or sign-up would have made.
+codes, sign-in challenges, passkeys and provider identities are made through Keyhouse's
+own services (``session_start``, ``code_issue``, ``signin_complete``, the passkey
+ceremonies, ``identity_sign_in``), so each is exactly what a real sign-in or sign-up
+would have made.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import importlib.metadata  # noqa: E402 - after django.setup()
 import json  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
+import secrets  # noqa: E402
 import sqlite3  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -26,6 +28,7 @@ from typing import Any  # noqa: E402
 import jwt as pyjwt  # noqa: E402
 import pyotp  # noqa: E402
 from agent import count_queries, serve, write_lines  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.contrib.auth.hashers import (  # noqa: E402
     check_password,
     identify_hasher,
@@ -33,6 +36,7 @@ from django.contrib.auth.hashers import (  # noqa: E402
 )
 from django.db import connection, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
+from django.test import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from keyhouse.accounts.models import PendingSignup  # noqa: E402
@@ -40,14 +44,23 @@ from keyhouse.codes.models import Purpose  # noqa: E402
 from keyhouse.codes.services import code_issue  # noqa: E402
 from keyhouse.core.crypto import encrypt  # noqa: E402
 from keyhouse.core.http import ClientInfo  # noqa: E402
+from keyhouse.identities.clients import Profile  # noqa: E402
+from keyhouse.identities.services import identity_sign_in  # noqa: E402
 from keyhouse.mfa import totp  # noqa: E402
 from keyhouse.mfa.models import TotpFactor  # noqa: E402
 from keyhouse.mfa.services.challenges import signin_complete  # noqa: E402
 from keyhouse.mfa.services.factors import SECRET_PURPOSE  # noqa: E402
+from keyhouse.mfa.services.passkeys import (  # noqa: E402
+    passkey_authentication_begin,
+    passkey_register,
+    passkey_registration_begin,
+)
+from keyhouse.mfa.testing import SoftAuthenticator  # noqa: E402
 from keyhouse.tokens import jwt, keys  # noqa: E402
 from keyhouse.tokens.models import LoginSession, RefreshToken  # noqa: E402
 from keyhouse.tokens.services import session_start  # noqa: E402
 from keyhouse.users.models import User  # noqa: E402
+from keyhouse_bench.provider import Issuer  # noqa: E402
 
 CLIENT = ClientInfo(ip="127.0.0.1", user_agent="keyhouse-bench")
 PACKAGES = ("django", "djangorestframework", "gunicorn", "pyjwt", "cryptography", "argon2-cffi")
@@ -59,6 +72,18 @@ _state: dict[str, Any] = {"password": None, "hash": None, "users": 0, "next_user
 # 30-second step (and the next step's code early), so each body needs its own factor.
 MFA_USERS = 4000
 _mfa: dict[str, Any] = {"secret": totp.secret_generate(), "factors": [], "last_step": {}}
+# Users with a passkey, each held by one software authenticator. Bodies take the
+# passkeys in turn, each with a counter one above its last: a passkey refuses a counter
+# that does not grow, and with far more passkeys than requests in flight, a body reaches
+# the server after the earlier ones of its passkey. 240 is a multiple of every wrk
+# thread count up to 6, and of 8, so that all the bodies of a passkey go to one thread.
+PASSKEY_USERS = 240
+_passkeys: dict[str, Any] = {"authenticator": None, "next": 0}
+# Users who signed up with the "bench" OpenID provider (bench settings), signing in
+# again with a fresh ID token and nonce each.
+OIDC_USERS = 500
+OIDC_TOKEN_LIFETIME = 3600  # as Google's
+_oidc: dict[str, Any] = {"issuer": None, "next": 0}
 
 
 def email_of(index: int) -> str:
@@ -179,21 +204,27 @@ def mint_verify(*, path: str, count: int) -> int:
     return write_lines(path, _verify_bodies(count))
 
 
+def _new_users(prefix: str, count: int) -> list[User]:
+    """``count`` verified users <prefix>-0000000@example.com... with the bench password."""
+    hashed = _password_hash(_state["password"] or "bench password")
+    now = timezone.now()
+    return User.objects.bulk_create(
+        User(
+            email=f"{prefix}-{i:07d}@example.com",
+            password=hashed,
+            email_verified_at=now,
+            display_name=f"{prefix.title()} {i}",
+            date_joined=now,
+        )
+        for i in range(count)
+    )
+
+
 def _mfa_factors() -> list[TotpFactor]:
     """Create the users with a confirmed authenticator app on first use."""
     if not _mfa["factors"]:
-        hashed = _password_hash(_state["password"] or "bench password")
+        users = _new_users("mfa", MFA_USERS)
         now = timezone.now()
-        users = User.objects.bulk_create(
-            User(
-                email=f"mfa-{i:07d}@example.com",
-                password=hashed,
-                email_verified_at=now,
-                display_name=f"Mfa {i}",
-                date_joined=now,
-            )
-            for i in range(MFA_USERS)
-        )
         secret = encrypt(_mfa["secret"].encode(), purpose=SECRET_PURPOSE)
         _mfa["factors"] = TotpFactor.objects.bulk_create(
             TotpFactor(user=user, name="Bench app", secret=secret, confirmed_at=now)
@@ -234,6 +265,108 @@ def _mfa_bodies(count: int) -> list[str]:
 def mint_mfa(*, path: str, count: int) -> int:
     """Open ``count`` sign-in challenges and write their answers (each works once)."""
     return write_lines(path, _mfa_bodies(count))
+
+
+# The owners' "passkey added" notices go nowhere: the bench measures no mail.
+@override_settings(MAILERS={"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}})
+def _authenticator() -> SoftAuthenticator:
+    """Register a passkey for each passkey user on first use, as a browser would: a
+    fresh password session, the registration options, the authenticator's answer."""
+    if _passkeys["authenticator"] is None:
+        authenticator = SoftAuthenticator(origin=settings.KEYHOUSE_WEBAUTHN_ORIGINS[0])
+        for user in _new_users("passkey", PASSKEY_USERS):
+            session = session_start(
+                user=user, amr=[LoginSession.Method.PASSWORD], client=CLIENT
+            ).session
+            options = passkey_registration_begin(user=user, session_id=session.pk)
+            passkey_register(
+                user=user,
+                session_id=session.pk,
+                credential=authenticator.create(options.options),
+                name="Bench passkey",
+                client=CLIENT,
+            )
+        _passkeys["authenticator"] = authenticator
+    return _passkeys["authenticator"]
+
+
+def _passkey_bodies(count: int) -> list[str]:
+    """Fresh sign-in challenges, each with a passkey's assertion over it."""
+    authenticator = _authenticator()
+    credentials = authenticator.credentials
+    bodies = []
+    with transaction.atomic():
+        for _ in range(count):
+            credential = credentials[_passkeys["next"] % len(credentials)]
+            _passkeys["next"] += 1
+            issued = passkey_authentication_begin()
+            answer = authenticator.get(issued.options, credential=credential)
+            bodies.append(
+                json.dumps({"challenge_id": str(issued.challenge_id), "credential": answer})
+            )
+    return bodies
+
+
+def mint_passkey(*, path: str, count: int) -> int:
+    """Open ``count`` passkey challenges and write their answers (each works once, within
+    5 minutes)."""
+    return write_lines(path, _passkey_bodies(count))
+
+
+def _oidc_subject(index: int) -> str:
+    return f"bench-{index:07d}"
+
+
+def _oidc_issuer() -> Issuer:
+    """Start the stand-in provider on first use, and sign its users up as their first
+    sign-in with it would (``identity_sign_in``)."""
+    if _oidc["issuer"] is None:
+        issuer = Issuer(settings.KEYHOUSE_OIDC_PROVIDERS["bench"]["issuer"])
+        issuer.start()
+        for i in range(OIDC_USERS):
+            profile = Profile(
+                provider="bench",
+                subject=_oidc_subject(i),
+                email=f"oidc-{i:07d}@example.com",
+                email_verified=True,
+                name=f"Oidc {i}",
+            )
+            identity_sign_in(profile=profile, client=CLIENT)
+        _oidc["issuer"] = issuer
+    return _oidc["issuer"]
+
+
+def _oidc_bodies(count: int) -> list[str]:
+    """ID tokens of the provider's users in turn, as a platform SDK gets them: each with
+    its own nonce (sent beside it, raw) and id."""
+    issuer = _oidc_issuer()
+    audience = settings.KEYHOUSE_OIDC_PROVIDERS["bench"]["client_id"]
+    now = int(time.time())
+    bodies = []
+    for _ in range(count):
+        index = _oidc["next"] % OIDC_USERS
+        _oidc["next"] += 1
+        nonce = secrets.token_urlsafe(16)
+        id_token = issuer.id_token(
+            {
+                "aud": audience,
+                "sub": _oidc_subject(index),
+                "email": f"oidc-{index:07d}@example.com",
+                "email_verified": True,
+                "name": f"Oidc {index}",
+                "iat": now,
+                "exp": now + OIDC_TOKEN_LIFETIME,
+                "nonce": nonce,
+                "jti": uuid.uuid4().hex,
+            }
+        )
+        bodies.append(json.dumps({"id_token": id_token, "nonce": nonce}))
+    return bodies
+
+
+def mint_oidc(*, path: str, count: int) -> int:
+    """Write ``count`` ID tokens of known identities with their nonces."""
+    return write_lines(path, _oidc_bodies(count))
 
 
 def signing(*, count: int = 200, rounds: int = 5) -> dict[str, Any]:
@@ -313,6 +446,10 @@ def queries(*, scenarios: dict[str, dict[str, str]], password: str) -> dict[str,
             return {}, _verify_bodies(1)[0]
         if kind == "mfa":
             return {}, _mfa_bodies(1)[0]
+        if kind == "passkey":
+            return {}, _passkey_bodies(1)[0]
+        if kind == "oidc":
+            return {}, _oidc_bodies(1)[0]
         if kind == "login":
             return {}, json.dumps({"email": email_of(0), "password": password})
         return {}, ""
@@ -364,6 +501,8 @@ if __name__ == "__main__":
             "mint_refresh": mint_refresh,
             "mint_verify": mint_verify,
             "mint_mfa": mint_mfa,
+            "mint_passkey": mint_passkey,
+            "mint_oidc": mint_oidc,
             "signing": signing,
             "sessions_state": sessions_state,
             "access_token": access_token,

@@ -11,6 +11,10 @@ still comes from the environment, which bench/run.py sets. What this module chan
   the list below, or the bench will start measuring 429s;
 - one-time codes live a day instead of 10 minutes, because the bench mints its pool of
   codes ahead of the measurements that use them (expiry is checked the same way);
+- passkeys belong to the bench's host (the relying party 127.0.0.1, the issuer's host)
+  and are used from one app page, an allowed CORS origin, as in production;
+- the ``oidc`` scenario's OpenID provider, "bench", is the stand-in of
+  keyhouse_bench/provider.py at the address bench/run.py gives in BENCH_OIDC_ISSUER;
 
 Mail: no measured request sends any, and codes are minted with ``code_issue`` alone
 (nothing is queued), so bench/run.py points EMAIL_URL at an SMTP port where nothing
@@ -49,3 +53,20 @@ KEYHOUSE_CODE_RATE_PER_TARGET = _raised(_config.KEYHOUSE_CODE_RATE_PER_TARGET)
 KEYHOUSE_CODE_RATE_PER_IP = _raised(_config.KEYHOUSE_CODE_RATE_PER_IP)
 
 KEYHOUSE_CODE_TTL = 24 * 3600
+
+# The page that asks for a passkey (the software authenticator's clientDataJSON names it).
+BENCH_APP_ORIGIN = "http://127.0.0.1:3000"
+CORS_ALLOWED_ORIGINS = [*_config.CORS_ALLOWED_ORIGINS, BENCH_APP_ORIGIN]
+KEYHOUSE_WEBAUTHN_RP_ID = "127.0.0.1"
+KEYHOUSE_WEBAUTHN_ORIGINS = [BENCH_APP_ORIGIN]
+
+# The provider's name is in the ``oidc`` scenario's path (bench/run.py).
+if os.environ.get("BENCH_OIDC_ISSUER"):
+    KEYHOUSE_OIDC_PROVIDERS = {
+        **_config.KEYHOUSE_OIDC_PROVIDERS,
+        "bench": {
+            "issuer": os.environ["BENCH_OIDC_ISSUER"],
+            "client_id": "keyhouse-bench-app",
+            "nonce_required": True,
+        },
+    }
