@@ -224,9 +224,17 @@ def code_exchange(
     return _profile(provider, claims)
 
 
+_key_sets: dict[Provider, tuple[dict[str, Any], KeySet]] = {}
+
+
 def _jwks(provider: Provider, *, force: bool = False) -> KeySet:
-    client = _client(provider)
-    return KeySet.import_key_set(_reaching(provider, client.fetch_jwk_set, force=force))
+    """The provider's keys, imported again only when Authlib fetched a new set."""
+    jwk_set = _reaching(provider, _client(provider).fetch_jwk_set, force=force)
+    fetched, key_set = _key_sets.get(provider, (None, None))
+    if fetched is not jwk_set or key_set is None:
+        key_set = KeySet.import_key_set(jwk_set)
+        _key_sets[provider] = (jwk_set, key_set)
+    return key_set
 
 
 def _nonce_check(

@@ -10,10 +10,12 @@ from http import HTTPStatus
 import pytest
 import time_machine
 from django.utils import timezone
+from joserfc.jwk import KeySet
 
 from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import PASSWORD
 from keyhouse.delivery.testing import WAIT_SECONDS
+from keyhouse.identities import clients
 from keyhouse.identities.models import Identity
 from keyhouse.identities.providers import providers_configured
 from keyhouse.identities.tests.conftest import IOS_CLIENT_ID, provider_settings, unique_sub
@@ -335,3 +337,18 @@ def test_an_account_with_a_second_factor_is_still_challenged(api_client, oidc, v
     assert response.status_code == HTTPStatus.OK
     assert response.json()["mfa_required"] is True
     assert "access_token" not in response.json()
+
+
+def test_the_providers_keys_are_imported_once_for_many_sign_ins(api_client, oidc, monkeypatch):
+    monkeypatch.setattr(clients, "_key_sets", {})
+    imports = []
+    original = KeySet.import_key_set
+    monkeypatch.setattr(
+        KeySet, "import_key_set", lambda value: imports.append(value) or original(value)
+    )
+    for number in range(3):
+        sub = unique_sub()
+        oidc.person(sub, email=f"many{number}@example.com", email_verified=True)
+        assert sign_in(api_client, oidc.id_token(sub)).status_code == HTTPStatus.OK
+
+    assert len(imports) == 1
