@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, NamedTuple
-from weakref import WeakKeyDictionary
 
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -32,14 +32,16 @@ class PrimaryKeyLookup[M: Model]:
     def __init__(self, model: type[M], *, sample_pk: Any) -> None:
         self.model = model
         self.sample_pk = sample_pk
-        # Per connection, since a connection's converters are bound to it; a connection
-        # belongs to one thread, and its entry goes with it.
-        self._compiled: WeakKeyDictionary[BaseDatabaseWrapper, _Compiled] = WeakKeyDictionary()
+        # Per thread and database, as Django keeps connections: a compiler and its
+        # converters are bound to one connection, and go with its thread.
+        self._compiled = threading.local()
 
     def get(self, pk: Any) -> M | None:
         """The row whose primary key is ``pk`` as a model instance, or None."""
         connection = connections[router.db_for_read(self.model)]
-        compiled = self._compiled.get(connection) or self._compile(connection)
+        compiled = getattr(self._compiled, connection.alias, None)
+        if compiled is None or compiled.compiler.connection is not connection:
+            compiled = self._compile(connection)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, [self.model._meta.pk.get_db_prep_value(pk, connection)])
             row = cursor.fetchone()
@@ -53,5 +55,6 @@ class PrimaryKeyLookup[M: Model]:
         compiler = query.get_compiler(using=connection.alias)
         sql, _ = compiler.as_sql()
         converters = compiler.get_converters([column for column, _, _ in compiler.select])
-        compiled = self._compiled[connection] = _Compiled(sql, compiler, converters)
+        compiled = _Compiled(sql, compiler, converters)
+        setattr(self._compiled, connection.alias, compiled)
         return compiled

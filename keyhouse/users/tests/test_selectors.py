@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from keyhouse.testing import at_once
 from keyhouse.users.models import User
 from keyhouse.users.selectors import user_get_active
 from keyhouse.users.services import user_create
@@ -45,3 +46,9 @@ def test_a_deactivated_or_unknown_user_is_not_found(user):
     inactive = user_create(email="gone@example.com", is_active=False)
     assert user_get_active(user_id=inactive.pk) is None
     assert user_get_active(user_id=uuid.uuid4()) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_thread_reads_the_user_on_its_own_connection(user):
+    assert at_once(4, lambda: user_get_active(user_id=user.pk)) == [user] * 4
+    assert user_get_active(user_id=user.pk) == user
