@@ -8,7 +8,6 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
@@ -19,6 +18,8 @@ from keyhouse.core.exceptions import ServiceUnavailable
 from keyhouse.tokens import jwt
 from keyhouse.tokens.keys import keyring, keyring_find
 from keyhouse.tokens.services import access_state_read
+from keyhouse.users.models import User
+from keyhouse.users.selectors import user_get_active
 
 # Access tokens verified lately, per process: a client sends one token with every
 # request for its whole lifetime, and its signature need not be checked each time.
@@ -71,13 +72,13 @@ class TokenUser:
         self.claims = claims
 
     @cached_property
-    def user(self) -> Any:
-        try:
-            return get_user_model().objects.get(pk=self.pk, is_active=True)
-        except get_user_model().DoesNotExist as exc:
+    def user(self) -> User:
+        user = user_get_active(user_id=self.pk)
+        if user is None:
             raise AuthenticationFailed(
                 _("The account of this token no longer exists."), code="token_invalid"
-            ) from exc
+            )
+        return user
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):

@@ -7,6 +7,8 @@ from http import HTTPStatus
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from keyhouse.accounts.services.reauthentication import reauthentication_code_send
@@ -14,7 +16,7 @@ from keyhouse.audit.models import AuditEvent
 from keyhouse.codes.models import OneTimeCode
 from keyhouse.conftest import CLIENT
 from keyhouse.delivery.models import Delivery
-from keyhouse.testing import code_in_mail
+from keyhouse.testing import code_in_mail, data_queries
 from keyhouse.tokens.models import LoginSession
 from keyhouse.tokens.services import session_start
 from keyhouse.users.models import User
@@ -35,6 +37,22 @@ def stale_client(tokens):
         authenticated_at=tokens.session.authenticated_at.replace(year=2000)
     )
     return bearer(tokens)
+
+
+def test_me_shows_the_signed_in_user_in_one_query(auth_client, verified_user):
+    auth_client.get("/api/v1/me/sessions")  # warms the process's keyring
+    with CaptureQueriesContext(connection) as queries:
+        response = auth_client.get("/api/v1/me")
+    assert response.json() == {
+        "id": str(verified_user.pk),
+        "email": "ada@example.com",
+        "email_verified": True,
+        "phone": None,
+        "phone_verified": False,
+        "display_name": "Ada",
+        "date_joined": verified_user.date_joined.isoformat().replace("+00:00", "Z"),
+    }
+    assert len(data_queries(queries)) == 1
 
 
 def test_profile_is_read_and_updated(auth_client):

@@ -24,6 +24,7 @@ from keyhouse.tokens import keys
 from keyhouse.tokens.authentication import _verified
 from keyhouse.tokens.models import SigningKey
 from keyhouse.tokens.services import session_revoke
+from keyhouse.users.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -240,3 +241,10 @@ def test_user_is_loaded_only_when_a_view_needs_it(api_client, tokens):
         assert api_client.get(ME).status_code == HTTPStatus.OK
     assert len(data_queries(queries)) == 1
     assert "users_user" in data_queries(queries)[0]
+
+
+def test_a_token_of_an_account_deactivated_since_is_refused_where_the_user_is_loaded(
+    api_client, tokens
+):
+    User.objects.filter(pk=tokens.user.pk).update(is_active=False)
+    assert_unauthorized(get_me(api_client, tokens.access_token), "token_invalid")
