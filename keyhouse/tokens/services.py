@@ -212,13 +212,11 @@ def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
             raise SessionExpired
         successor = _refresh_successor(refresh_token)
         if token.rotated_at is None:
-            token.rotated_at = now
-            token.save(update_fields=["rotated_at"])
-            RefreshToken.objects.create(session=session, token_hash=_refresh_hash(successor))
-            session.last_refreshed_at = now
-            session.ip = client.ip
-            session.user_agent = client.user_agent
-            session.save(update_fields=["last_refreshed_at", "ip", "user_agent"])
+            RefreshToken.objects.filter(pk=token.pk).update(rotated_at=now)
+            RefreshToken.objects.create(session_id=session.pk, token_hash=_refresh_hash(successor))
+            seen = {"last_refreshed_at": now, "ip": client.ip, "user_agent": client.user_agent}
+            LoginSession.objects.filter(pk=session.pk).update(**seen)
+            vars(session).update(seen)
             return _token_pair(session, successor, now)
         if now - token.rotated_at <= timedelta(seconds=settings.KEYHOUSE_REFRESH_GRACE_PERIOD):
             # A token retired by ``session_refresh_token_renew`` has no derived successor:
