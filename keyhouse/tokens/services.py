@@ -211,29 +211,32 @@ def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
         if not session.is_live(now):
             raise SessionExpired
         successor = _refresh_successor(refresh_token)
+        grace = timedelta(seconds=settings.KEYHOUSE_REFRESH_GRACE_PERIOD)
+        replayed = token.rotated_at is not None and now - token.rotated_at > grace
         if token.rotated_at is None:
-            token.rotated_at = now
-            token.save(update_fields=["rotated_at"])
-            RefreshToken.objects.create(session=session, token_hash=_refresh_hash(successor))
-            session.last_refreshed_at = now
-            session.ip = client.ip
-            session.user_agent = client.user_agent
-            session.save(update_fields=["last_refreshed_at", "ip", "user_agent"])
-            return _token_pair(session, successor, now)
-        if now - token.rotated_at <= timedelta(seconds=settings.KEYHOUSE_REFRESH_GRACE_PERIOD):
+            RefreshToken.objects.filter(pk=token.pk).update(rotated_at=now)
+            RefreshToken.objects.create(session_id=session.pk, token_hash=_refresh_hash(successor))
+            seen = {"last_refreshed_at": now, "ip": client.ip, "user_agent": client.user_agent}
+            LoginSession.objects.filter(pk=session.pk).update(**seen)
+            vars(session).update(seen)
+        elif not replayed:
             # A token retired by ``session_refresh_token_renew`` has no derived successor:
             # refused, but not a replay, since the client just got its new pair.
             if not RefreshToken.objects.filter(token_hash=_refresh_hash(successor)).exists():
                 raise RefreshTokenInvalid
-            return _token_pair(session, successor, now)
-        session_revoke(session=session, reason="refresh_reused", client=client)
-        audit_record(
-            type=AuditEvent.Type.REFRESH_REUSED,
-            user_id=session.user_id,
-            client=client,
-            detail={"session": str(session.pk)},
-        )
-    raise RefreshTokenReused
+        else:
+            session_revoke(session=session, reason="refresh_reused", client=client)
+            audit_record(
+                type=AuditEvent.Type.REFRESH_REUSED,
+                user_id=session.user_id,
+                client=client,
+                detail={"session": str(session.pk)},
+            )
+    if replayed:
+        raise RefreshTokenReused
+    # Signed once the rotation is committed: the lock is held for the rotation alone, and
+    # a client whose pair is lost on the way gets it again within the grace window.
+    return _token_pair(session, successor, now)
 
 
 @transaction.atomic

@@ -38,6 +38,7 @@ from keyhouse.tokens.serializers import (
     SessionOutputSerializer,
     TokenPairOutputSerializer,
     TokenRefreshInputSerializer,
+    token_refresh_input,
 )
 from keyhouse.tokens.services import (
     REFRESH_REFUSED,
@@ -173,10 +174,9 @@ class TokenRefreshApi(APIView):
     def post(self, request: Request) -> Response:
         if is_form_request(request):
             return self._oauth_refresh(request)
-        serializer = TokenRefreshInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        transport = serializer.validated_data.get("refresh_token_transport")
-        refresh_token = serializer.validated_data.get("refresh_token")
+        data = token_refresh_input(request.data)
+        transport = data.get("refresh_token_transport")
+        refresh_token = data.get("refresh_token")
         if refresh_token is None:
             refresh_token = request.COOKIES.get(settings.KEYHOUSE_REFRESH_COOKIE_NAME)
             if refresh_token is None:
