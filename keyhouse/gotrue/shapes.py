@@ -19,7 +19,7 @@ from keyhouse.identities.providers import providers_configured
 from keyhouse.identities.services import identity_list
 from keyhouse.mfa.selectors import factor_list
 from keyhouse.tokens.models import LoginSession
-from keyhouse.tokens.services import TokenPair, access_token_issue
+from keyhouse.tokens.services import TokenPair
 from keyhouse.users.models import User
 
 AUDIENCE = "authenticated"  # GoTrue's audience and role of every signed-in user
@@ -194,13 +194,11 @@ def access_token_claims(session: LoginSession, user: dict) -> dict:
 
 
 def session_body(pair: TokenPair) -> dict:
-    """A GoTrue session: the pair, its access token signed with GoTrue's claims, and the user."""
+    """A GoTrue session: the pair, its access token carrying GoTrue's claims, and the user."""
     user = user_body(pair.user)
-    access_token = access_token_issue(
-        session=pair.session, claims=access_token_claims(pair.session, user)
-    )
+    pair = pair.with_claims(access_token_claims(pair.session, user))
     return {
-        "access_token": access_token,
+        "access_token": pair.access_token,
         "token_type": "bearer",
         "expires_in": pair.expires_in,
         "expires_at": int(timezone.now().timestamp()) + pair.expires_in,
