@@ -1,9 +1,13 @@
-"""What the GoTrue API costs beside Keyhouse's own: one signature per token, and the very
-claims of Keyhouse's token plus GoTrue's."""
+"""What the GoTrue API costs beside Keyhouse's own: one signature per token, one query
+more per user object, and the very claims of Keyhouse's token plus GoTrue's."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from keyhouse.conftest import PASSWORD
 from keyhouse.testing import token_claims
@@ -47,6 +51,18 @@ def own_login(client):
     return client.post("/api/v1/auth/login", CREDENTIALS, format="json")
 
 
+def own_refresh(client, refresh_token):
+    return client.post(
+        "/api/v1/auth/token/refresh", {"refresh_token": refresh_token}, format="json"
+    )
+
+
+def queries(request) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert request().status_code == HTTPStatus.OK
+    return len(captured.captured_queries)
+
+
 @pytest.fixture
 def signed_in(api_client, verified_user) -> dict:
     """A GoTrue session, its keyring loaded, as any serving process has it."""
@@ -76,3 +92,31 @@ def test_gotrue_token_holds_keyhouse_claims_and_gotrue_ones(api_client, signed_i
     assert {name: theirs[name] for name in same} == {name: own[name] for name in same}
     assert theirs["amr"] == [{"method": "password", "timestamp": theirs["auth_time"]}]
     assert theirs["exp"] - theirs["iat"] == own["exp"] - own["iat"]
+
+
+def test_password_grant_costs_one_query_more_than_login(
+    api_client, signed_in, django_assert_num_queries
+):
+    own = queries(lambda: own_login(api_client))
+
+    with django_assert_num_queries(own + 1):
+        gotrue(api_client, "password", CREDENTIALS)
+
+
+def test_refresh_grant_costs_one_query_more_than_refresh(
+    api_client, signed_in, django_assert_num_queries
+):
+    refresh_token = own_login(api_client).json()["refresh_token"]
+    own = queries(lambda: own_refresh(api_client, refresh_token))
+
+    with django_assert_num_queries(own + 1):
+        gotrue(api_client, "refresh_token", {"refresh_token": signed_in["refresh_token"]})
+
+
+def test_user_costs_one_query_more_than_me(api_client, signed_in, django_assert_num_queries):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {signed_in['access_token']}")
+    own = queries(lambda: api_client.get("/api/v1/me"))
+
+    with django_assert_num_queries(own + 1):
+        response = api_client.get("/auth/v1/user", **API_VERSION)
+    assert response.status_code == HTTPStatus.OK
