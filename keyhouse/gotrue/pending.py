@@ -28,6 +28,7 @@ from keyhouse.core.crypto import random_secret
 from keyhouse.gotrue import shapes
 from keyhouse.mfa.services.challenges import MfaChallengeIssued
 from keyhouse.tokens import jwt as tokens_jwt
+from keyhouse.tokens.authentication import key_published_require
 from keyhouse.tokens.keys import keyring_current, keyring_find
 from keyhouse.tokens.services import signer_current
 
@@ -64,8 +65,7 @@ def pending_token_claims(token: str) -> dict[str, Any]:
         typ=PENDING_TOKEN_TYPE,
         required=REQUIRED_CLAIMS,
     )
-    if kid not in keyring_current().verify_keys:
-        raise tokens_jwt.TokenError("token_invalid", "The token was not signed by a known key.")
+    key_published_require(kid, ring=keyring_current())
     return claims
 
 
