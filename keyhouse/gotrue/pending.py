@@ -28,8 +28,9 @@ from keyhouse.core.crypto import random_secret
 from keyhouse.gotrue import shapes
 from keyhouse.mfa.services.challenges import MfaChallengeIssued
 from keyhouse.tokens import jwt as tokens_jwt
+from keyhouse.tokens.authentication import key_published_require
 from keyhouse.tokens.keys import keyring_current, keyring_find
-from keyhouse.tokens.services import SigningKeyMissing
+from keyhouse.tokens.services import signer_current
 
 PENDING_TOKEN_TYPE = "mfa-pending+jwt"  # noqa: S105 - a media type, not a secret
 CHALLENGE_CLAIM = "mfa_challenge"
@@ -64,16 +65,13 @@ def pending_token_claims(token: str) -> dict[str, Any]:
         typ=PENDING_TOKEN_TYPE,
         required=REQUIRED_CLAIMS,
     )
-    if kid not in keyring_current().verify_keys:
-        raise tokens_jwt.TokenError("token_invalid", "The token was not signed by a known key.")
+    key_published_require(kid, ring=keyring_current())
     return claims
 
 
 def pending_session_body(issued: MfaChallengeIssued) -> dict:
     """A GoTrue session at aal1 whose access token stands for the sign-in's challenge."""
-    signer = keyring_current().signer
-    if signer is None:
-        raise SigningKeyMissing
+    signer = signer_current()
     challenge = issued.challenge
     user = shapes.user_body(challenge.user)
     issued_at = int(challenge.created_at.timestamp())

@@ -1,25 +1,23 @@
 """Keyhouse's users and sessions in the shapes GoTrue (and so ``@supabase/auth-js``) uses.
 
-Identities come from ``IDENTITY_SOURCES``: the email address and the phone number are
-the "identities" GoTrue gives every email and phone user; the identities another party
-vouches for (social sign-in, ``keyhouse.identities``) follow them.
+Identities: the email address and the phone number are the "identities" GoTrue gives
+every email and phone user; the identities another party vouches for (social sign-in,
+``keyhouse.identities``) follow them.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
 
-from keyhouse.gotrue.models import UserMetadata
+from keyhouse.gotrue.selectors import user_extras_get
+from keyhouse.identities.models import Identity
 from keyhouse.identities.providers import providers_configured
-from keyhouse.identities.services import identity_list
-from keyhouse.mfa.selectors import factor_list
 from keyhouse.tokens.models import LoginSession
-from keyhouse.tokens.services import TokenPair, access_token_issue
+from keyhouse.tokens.services import TokenPair
 from keyhouse.users.models import User
 
 AUDIENCE = "authenticated"  # GoTrue's audience and role of every signed-in user
@@ -68,7 +66,7 @@ def phone_identities(user: User) -> list[dict]:
     return [_identity(user, "phone", data, user.phone_verified_at)]
 
 
-def provider_identities(user: User) -> list[dict]:
+def provider_identities(user: User, found: list[Identity]) -> list[dict]:
     """The account's provider identities; ``identity_id`` is what unlinkIdentity removes."""
     return [
         {
@@ -86,19 +84,13 @@ def provider_identities(user: User) -> list[dict]:
             "created_at": _time(identity.created_at),
             "updated_at": _time(identity.updated_at),
         }
-        for identity in identity_list(user_id=user.pk)
+        for identity in found
     ]
 
 
-IDENTITY_SOURCES: tuple[Callable[[User], list[dict]], ...] = (
-    email_identities,
-    phone_identities,
-    provider_identities,
-)
-
-
-def identities(user: User) -> list[dict]:
-    return [identity for source in IDENTITY_SOURCES for identity in source(user)]
+def identities(user: User, provider: list[Identity]) -> list[dict]:
+    """The email, the phone, then the ``provider`` identities of the account."""
+    return [*email_identities(user), *phone_identities(user), *provider_identities(user, provider)]
 
 
 def app_metadata(found: list[dict]) -> dict:
@@ -106,10 +98,9 @@ def app_metadata(found: list[dict]) -> dict:
     return {"provider": providers[0] if providers else "email", "providers": providers}
 
 
-def user_metadata(user: User) -> dict:
-    record = UserMetadata.objects.filter(user_id=user.pk).values_list("data", flat=True).first()
+def user_metadata(user: User, record: dict) -> dict:
     base = {"display_name": user.display_name} if user.display_name else {}
-    return {**base, **(record or {})}
+    return {**base, **record}
 
 
 def factor_body(factor: Any) -> dict:
@@ -125,7 +116,8 @@ def factor_body(factor: Any) -> dict:
 
 def user_body(user: User) -> dict:
     """The GoTrue user object of an account."""
-    found = identities(user)
+    extras = user_extras_get(user_id=user.pk, now=timezone.now())
+    found = identities(user, extras.identities)
     confirmed = [at for at in (user.email_verified_at, user.phone_verified_at) if at]
     return {
         "id": str(user.pk),
@@ -138,9 +130,9 @@ def user_body(user: User) -> dict:
         "confirmed_at": _time(min(confirmed)) if confirmed else None,
         "last_sign_in_at": _time(user.last_login),
         "app_metadata": app_metadata(found),
-        "user_metadata": user_metadata(user),
+        "user_metadata": user_metadata(user, extras.metadata),
         "identities": found,
-        "factors": [factor_body(f) for f in factor_list(user_id=user.pk, now=timezone.now())],
+        "factors": [factor_body(factor) for factor in extras.factors],
         "created_at": _time(user.date_joined),
         "updated_at": _time(user.last_login or user.date_joined),
         "is_anonymous": False,
@@ -194,13 +186,11 @@ def access_token_claims(session: LoginSession, user: dict) -> dict:
 
 
 def session_body(pair: TokenPair) -> dict:
-    """A GoTrue session: the pair, its access token signed with GoTrue's claims, and the user."""
+    """A GoTrue session: the pair, its access token carrying GoTrue's claims, and the user."""
     user = user_body(pair.user)
-    access_token = access_token_issue(
-        session=pair.session, claims=access_token_claims(pair.session, user)
-    )
+    pair = pair.with_claims(access_token_claims(pair.session, user))
     return {
-        "access_token": access_token,
+        "access_token": pair.access_token,
         "token_type": "bearer",
         "expires_in": pair.expires_in,
         "expires_at": int(timezone.now().timestamp()) + pair.expires_in,

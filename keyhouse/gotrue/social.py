@@ -22,14 +22,8 @@ from rest_framework.response import Response
 
 from keyhouse.core.fields import StrictCharField
 from keyhouse.core.http import client_info
-from keyhouse.gotrue.views import (
-    GoTrueApi,
-    GoTrueRefused,
-    PublicGoTrueApi,
-    _limit,
-    _signin,
-    _valid,
-)
+from keyhouse.gotrue.common import input_validated, rate_limit_count, signin_response
+from keyhouse.gotrue.views import GoTrueApi, GoTrueRefused, PublicGoTrueApi
 from keyhouse.gotrue.views import TokenApi as BaseTokenApi
 from keyhouse.identities.flows import oauth_authorize_start, provider_require
 from keyhouse.identities.serializers import ID_TOKEN_MAX_LENGTH
@@ -101,7 +95,7 @@ class AuthorizeApi(PublicGoTrueApi):
     """Where signInWithOAuth sends the browser: on to the provider."""
 
     def get(self, request: Request) -> Any:
-        _limit(request, "oauth_authorize")
+        rate_limit_count(request, "oauth_authorize")
         return _authorize(_query(request))
 
 
@@ -118,19 +112,19 @@ class TokenApi(BaseTokenApi):
         return super().post(request)
 
     def _pkce(self, request: Request) -> Response:
-        _limit(request, "token_refresh")
-        data = _valid(GoTruePkceGrantInputSerializer, request)
+        rate_limit_count(request, "token_refresh")
+        data = input_validated(GoTruePkceGrantInputSerializer, request)
         code, verifier, client = data["auth_code"], data["code_verifier"], client_info(request)
         result = identity_add_with_code_and_sign_in(
             code=code, code_verifier=verifier, client=client
         ) or identity_sign_in_with_code(
             code=code, code_verifier=verifier, redirect_uri=None, client=client
         )
-        return _signin(result)
+        return signin_response(result)
 
     def _id_token(self, request: Request) -> Response:
-        _limit(request, "oauth_id_token")
-        data = _valid(GoTrueIdTokenGrantInputSerializer, request)
+        rate_limit_count(request, "oauth_id_token")
+        data = input_validated(GoTrueIdTokenGrantInputSerializer, request)
         if data["link_identity"]:
             raise GoTrueRefused(
                 "manual_linking_disabled",
@@ -146,7 +140,7 @@ class TokenApi(BaseTokenApi):
             nonce=data.get("nonce") or None,
             client=client_info(request),
         )
-        return _signin(result)
+        return signin_response(result)
 
 
 @extend_schema(exclude=True)
@@ -154,7 +148,7 @@ class IdentityAuthorizeApi(GoTrueApi):
     """linkIdentity: the provider's URL (as JSON) to add an identity to this account."""
 
     def get(self, request: Request) -> Any:
-        _limit(request, "identity_add")
+        rate_limit_count(request, "identity_add")
         data = _query(request)
         reauthentication_require(session_id=request.user.session_id)
         return _authorize(data, user=request.user.user)
@@ -165,7 +159,7 @@ class IdentityApi(GoTrueApi):
     """unlinkIdentity: remove one of this account's provider identities."""
 
     def delete(self, request: Request, identity_id: str) -> Response:
-        _limit(request, "identity_remove")
+        rate_limit_count(request, "identity_remove")
         identity_remove(
             user=request.user.user,
             session_id=request.user.session_id,

@@ -50,7 +50,6 @@ from keyhouse.accounts.services.signup import email_verification_resend, email_v
 from keyhouse.codes.models import Purpose
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import client_info
-from keyhouse.core.ratelimit import ratelimit_request
 from keyhouse.gotrue import errors, shapes
 from keyhouse.gotrue.authentication import (
     GoTrueAuthentication,
@@ -58,7 +57,12 @@ from keyhouse.gotrue.authentication import (
     PendingUser,
     SecondFactorPending,
 )
-from keyhouse.gotrue.pending import pending_session_body
+from keyhouse.gotrue.common import (
+    input_validated,
+    rate_limit_count,
+    session_response,
+    signin_response,
+)
 from keyhouse.gotrue.serializers import (
     GoTrueFactorEnrolInputSerializer,
     GoTrueFactorVerifyInputSerializer,
@@ -74,7 +78,7 @@ from keyhouse.gotrue.serializers import (
 from keyhouse.gotrue.services import user_metadata_update
 from keyhouse.mfa.permissions import mfa_policy_require
 from keyhouse.mfa.selectors import factor_get_for_user
-from keyhouse.mfa.services.challenges import MfaChallengeIssued, mfa_challenge_abandon
+from keyhouse.mfa.services.challenges import mfa_challenge_abandon
 from keyhouse.mfa.services.factors import (
     FactorNotFound,
     totp_factor_confirm,
@@ -83,7 +87,6 @@ from keyhouse.mfa.services.factors import (
 )
 from keyhouse.tokens.keys import keyring_current
 from keyhouse.tokens.services import (
-    TokenPair,
     session_logout,
     session_refresh_token_renew,
     token_refresh,
@@ -141,29 +144,6 @@ class PublicGoTrueApi(GoTrueApi):
     permission_classes = (AllowAny,)
 
 
-def _limit(request: Request, action: str, target: str | None = None) -> None:
-    """Count the request once against each of ``action``'s limits, as Keyhouse's own
-    views do; ``target`` is the canonical address or number, once the input is valid."""
-    ratelimit_request(request=request, action=action, target=target)
-
-
-def _valid(serializer_class: type, request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _session(pair: TokenPair) -> Response:
-    return Response(shapes.session_body(pair))
-
-
-def _signin(result: TokenPair | MfaChallengeIssued) -> Response:
-    """The end of a sign-in: its session, or an MFA-pending one for its challenge."""
-    if isinstance(result, MfaChallengeIssued):
-        return Response(pending_session_body(result))
-    return _session(result)
-
-
 @extend_schema(exclude=True)
 class SettingsApi(PublicGoTrueApi):
     def get(self, request: Request) -> Response:
@@ -193,8 +173,8 @@ class SignupApi(PublicGoTrueApi):
     code_channel = "email"
 
     def post(self, request: Request) -> Response:
-        data = _valid(GoTrueSignupInputSerializer, request)
-        _limit(request, "signup", data["email"])
+        data = input_validated(GoTrueSignupInputSerializer, request)
+        rate_limit_count(request, "signup", data["email"])
         signup(
             email=data["email"],
             password=data["password"],
@@ -211,15 +191,15 @@ class TokenApi(PublicGoTrueApi):
         if grant == "password":
             return self._password(request)
         if grant == "refresh_token":
-            _limit(request, "token_refresh")
-            data = _valid(GoTrueRefreshGrantInputSerializer, request)
+            rate_limit_count(request, "token_refresh")
+            data = input_validated(GoTrueRefreshGrantInputSerializer, request)
             pair = token_refresh(refresh_token=data["refresh_token"], client=client_info(request))
-            return _session(pair)
+            return session_response(pair)
         raise GoTrueRefused("validation_failed", _("Unsupported grant_type."))
 
     def _password(self, request: Request) -> Response:
-        data = _valid(GoTruePasswordGrantInputSerializer, request)
-        _limit(request, "login", data["email"] or None)
+        data = input_validated(GoTruePasswordGrantInputSerializer, request)
+        rate_limit_count(request, "login", data["email"] or None)
         if not data["email"]:
             # A phone number has no password in Keyhouse: it signs in with a code.
             raise GoTrueRefused("invalid_credentials", _("Invalid login credentials"))
@@ -229,7 +209,7 @@ class TokenApi(PublicGoTrueApi):
             client=client_info(request),
             request=request,
         )
-        return _signin(result)
+        return signin_response(result)
 
 
 @extend_schema(exclude=True)
@@ -237,16 +217,16 @@ class OtpApi(PublicGoTrueApi):
     """Send a sign-in code by email or SMS; the same answer for any address or number."""
 
     def post(self, request: Request) -> Response:
-        data = _valid(GoTrueOtpInputSerializer, request)
+        data = input_validated(GoTrueOtpInputSerializer, request)
         client = client_info(request)
         if "email" in data:
             self.code_channel = "email"
-            _limit(request, "email_send_code", data["email"])
+            rate_limit_count(request, "email_send_code", data["email"])
             email_sign_in_code_send(email=data["email"], client=client)
             return Response({})
         self.code_channel = "sms"
         phone = phone_normalize(data["phone"])
-        _limit(request, "phone_send_code", phone)
+        rate_limit_count(request, "phone_send_code", phone)
         phone_sign_in_code_send(phone=phone, client=client)
         return Response({"message_id": None})
 
@@ -272,28 +252,28 @@ def _change_owner(request: Request) -> User:
 @extend_schema(exclude=True)
 class VerifyApi(PublicGoTrueApi):
     def post(self, request: Request) -> Response:
-        data = _valid(GoTrueVerifyInputSerializer, request)
+        data = input_validated(GoTrueVerifyInputSerializer, request)
         client = client_info(request)
         kind, code = data["type"], data["token"]
         if kind in ("sms", "phone_change"):
             target = phone_normalize(data["phone"])
-            _limit(request, "phone_verify", target)
+            rate_limit_count(request, "phone_verify", target)
             if kind == "sms":
-                return _signin(phone_sign_in(phone=target, code=code, client=client))
+                return signin_response(phone_sign_in(phone=target, code=code, client=client))
             user = phone_change_confirm(user=_change_owner(request), code=code, client=client)
             return Response({"user": shapes.user_body(user)})
         email = data["email"]
         if kind == "recovery":
-            _limit(request, "password_reset", email)
+            rate_limit_count(request, "password_reset", email)
             result = email_sign_in(
                 email=email, code=code, client=client, purpose=Purpose.PASSWORD_RESET
             )
-            return _signin(result)
-        _limit(request, "email_verify", email)
+            return signin_response(result)
+        rate_limit_count(request, "email_verify", email)
         if kind == "signup":
-            return _signin(email_verify(email=email, code=code, client=client))
+            return signin_response(email_verify(email=email, code=code, client=client))
         if kind == "email":
-            return _signin(email_code_answer(email=email, code=code, client=client))
+            return signin_response(email_code_answer(email=email, code=code, client=client))
         user = email_change_confirm(user=_change_owner(request), code=code, client=client)
         return Response({"user": shapes.user_body(user)})
 
@@ -301,16 +281,16 @@ class VerifyApi(PublicGoTrueApi):
 @extend_schema(exclude=True)
 class ResendApi(PublicGoTrueApi):
     def post(self, request: Request) -> Response:
-        data = _valid(GoTrueResendInputSerializer, request)
+        data = input_validated(GoTrueResendInputSerializer, request)
         client = client_info(request)
         if data["type"] == "sms":
             self.code_channel = "sms"
             phone = phone_normalize(data["phone"])
-            _limit(request, "phone_send_code", phone)
+            rate_limit_count(request, "phone_send_code", phone)
             phone_sign_in_code_send(phone=phone, client=client)
             return Response({"message_id": None})
         self.code_channel = "email"
-        _limit(request, "email_resend", data["email"])
+        rate_limit_count(request, "email_resend", data["email"])
         email_verification_resend(email=data["email"], client=client)
         return Response({})
 
@@ -320,8 +300,8 @@ class RecoverApi(PublicGoTrueApi):
     code_channel = "email"
 
     def post(self, request: Request) -> Response:
-        data = _valid(GoTrueRecoverInputSerializer, request)
-        _limit(request, "password_forgot", data["email"])
+        data = input_validated(GoTrueRecoverInputSerializer, request)
+        rate_limit_count(request, "password_forgot", data["email"])
         password_forgot(email=data["email"], client=client_info(request))
         return Response({})
 
@@ -331,7 +311,7 @@ class ReauthenticateApi(GoTrueApi):
     mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
 
     def get(self, request: Request) -> Response:
-        _limit(request, "reauthenticate")
+        rate_limit_count(request, "reauthenticate")
         user = request.user.user
         channel = reauthentication_code_channel(user=user)
         self.code_channel = "sms" if channel and channel[0] == Purpose.PHONE_SIGN_IN else "email"
@@ -350,15 +330,15 @@ class UserApi(GoTrueApi):
         return Response(shapes.user_body(request.user.user))
 
     def put(self, request: Request) -> Response:
-        data = _valid(GoTrueUserUpdateInputSerializer, request)
+        data = input_validated(GoTrueUserUpdateInputSerializer, request)
         user, session_id, client = request.user.user, request.user.session_id, client_info(request)
         if data.keys() & {"password", "email", "phone"}:
             mfa_policy_require(request)
         if "nonce" in data:
-            _limit(request, "reauthenticate")
+            rate_limit_count(request, "reauthenticate")
             reauthenticate(user=user, session_id=session_id, client=client, code=data["nonce"])
         if "password" in data:
-            _limit(request, "password_change")
+            rate_limit_count(request, "password_change")
             password_change(
                 user=user,
                 session_id=session_id,
@@ -369,13 +349,13 @@ class UserApi(GoTrueApi):
             )
         if "email" in data:
             self.code_channel = "email"
-            _limit(request, "email_change")
+            rate_limit_count(request, "email_change")
             email_change_request(
                 user=user, session_id=session_id, new_email=data["email"], client=client
             )
         if "phone" in data:
             self.code_channel = "sms"
-            _limit(request, "phone_change")
+            rate_limit_count(request, "phone_change")
             phone_change_request(
                 user=user, session_id=session_id, phone=data["phone"], client=client
             )
@@ -418,8 +398,8 @@ class FactorsApi(GoTrueApi):
     mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
 
     def post(self, request: Request) -> Response:
-        _limit(request, "mfa_enrol")
-        data = _valid(GoTrueFactorEnrolInputSerializer, request)
+        rate_limit_count(request, "mfa_enrol")
+        data = input_validated(GoTrueFactorEnrolInputSerializer, request)
         if data["factor_type"] != "totp":
             raise GoTrueRefused(
                 f"mfa_{data['factor_type']}_enroll_not_enabled",
@@ -476,7 +456,7 @@ class FactorChallengeApi(GoTrueApi):
     mfa_pending_allowed = ("POST",)
 
     def post(self, request: Request, factor_id: uuid.UUID) -> Response:
-        _limit(request, "mfa_verify")
+        rate_limit_count(request, "mfa_verify")
         factor = _factor(request, factor_id)
         challenge_id = signing.TimestampSigner(salt=CHALLENGE_SALT).sign(
             _challenge_value(request, factor.pk)
@@ -503,8 +483,8 @@ class FactorVerifyApi(GoTrueApi):
     def post(self, request: Request, factor_id: uuid.UUID) -> Response:
         pending = isinstance(request.user, PendingUser)
         # A pending sign-in's answer counts as its /api/v1/ twin's (POST auth/mfa/verify).
-        _limit(request, "mfa_verify" if pending else "mfa_confirm")
-        data = _valid(GoTrueFactorVerifyInputSerializer, request)
+        rate_limit_count(request, "mfa_verify" if pending else "mfa_confirm")
+        data = input_validated(GoTrueFactorVerifyInputSerializer, request)
         factor = _factor(request, factor_id)
         try:
             value = signing.TimestampSigner(salt=CHALLENGE_SALT).unsign(
@@ -524,7 +504,7 @@ class FactorVerifyApi(GoTrueApi):
                 code=data["code"],
                 client=client,
             )
-            return _session(pair)
+            return session_response(pair)
         user, session_id = request.user.user, request.user.session_id
         recovery_codes = None
         if factor.confirmed_at is None:
@@ -554,7 +534,7 @@ class FactorApi(GoTrueApi):
     mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
 
     def delete(self, request: Request, factor_id: uuid.UUID) -> Response:
-        _limit(request, "mfa_remove")
+        rate_limit_count(request, "mfa_remove")
         totp_factor_remove(
             user=request.user.user,
             session_id=request.user.session_id,

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from keyhouse.core import context
 from keyhouse.core.exceptions import ServiceUnavailable
 from keyhouse.tokens import jwt
-from keyhouse.tokens.keys import keyring, keyring_find
+from keyhouse.tokens.keys import Keyring, keyring, keyring_find
 from keyhouse.tokens.services import access_state_read
 from keyhouse.users.models import User
 from keyhouse.users.selectors import user_get_active
@@ -30,6 +30,13 @@ VERIFIED_TOKENS_CACHED = 4096
 def _verified(token: str, issuer: str, audience: str, leeway: int) -> tuple[str, dict[str, Any]]:
     """Verify ``token`` once and remember its key id and claims (errors are not kept)."""
     return jwt.decode(token, find_key=keyring_find, issuer=issuer, audience=audience, leeway=leeway)
+
+
+def key_published_require(kid: str, *, ring: Keyring) -> None:
+    """Refuse a token whose key ``ring`` no longer publishes: a key withdrawn after a leak
+    vouches for nothing, not even for the tokens it signed before."""
+    if kid not in ring.verify_keys:
+        raise jwt.TokenError("token_invalid", "The access token was not signed by a known key.")
 
 
 def access_token_claims(token: str) -> dict[str, Any]:
@@ -49,8 +56,7 @@ def access_token_claims(token: str) -> dict[str, Any]:
     state = access_state_read(
         session_id=claims["sid"] if settings.KEYHOUSE_JWT_CHECK_REVOCATION else None
     )
-    if kid not in keyring(generation=state.keyring_generation).verify_keys:
-        raise jwt.TokenError("token_invalid", "The access token was not signed by a known key.")
+    key_published_require(kid, ring=keyring(generation=state.keyring_generation))
     if state.session_revoked:
         raise jwt.TokenError("session_revoked", _("The session has been signed out."))
     return dict(claims)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from http import HTTPStatus
 from typing import Any
 
@@ -64,14 +65,30 @@ class SigningKeyMissing(ServiceUnavailable):
 
 @dataclass(frozen=True)
 class TokenPair:
-    access_token: str
+    """A session's new tokens. The access token is signed when first read, with ``claims``
+    added, so that an API shaped like another product's (keyhouse.gotrue) adds its own
+    claims with ``with_claims`` and the token is still signed once."""
+
     expires_in: int
     refresh_token: str
     session: LoginSession
+    issued_at: datetime
+    signer: keys.Signer
+    claims: dict[str, Any] = field(default_factory=dict)
 
     @property
     def user(self) -> Any:
         return self.session.user
+
+    @cached_property
+    def access_token(self) -> str:
+        return access_token_sign(
+            session=self.session, issued_at=self.issued_at, signer=self.signer, claims=self.claims
+        )
+
+    def with_claims(self, claims: dict[str, Any]) -> TokenPair:
+        """This pair, its access token to carry ``claims`` too (see ``access_token_sign``)."""
+        return replace(self, claims={**self.claims, **claims})
 
 
 def _refresh_hash(secret: str) -> str:
@@ -88,27 +105,36 @@ def _refresh_successor(secret: str) -> str:
     return keyed_hash(secret, salt=REFRESH_SUCCESSOR_SALT)
 
 
-def access_token_issue(
-    *, session: LoginSession, now: datetime | None = None, claims: dict[str, Any] | None = None
+def signer_current() -> keys.Signer:
+    """The key that signs access tokens now, or SigningKeyMissing."""
+    signer = keys.keyring_current().signer
+    if signer is None:
+        raise SigningKeyMissing
+    return signer
+
+
+def access_token_sign(
+    *,
+    session: LoginSession,
+    issued_at: datetime,
+    signer: keys.Signer,
+    claims: dict[str, Any] | None = None,
 ) -> str:
     """Sign an access token for a session (RFC 9068 claims plus verification status).
 
     ``claims`` adds claims or replaces some, for an API shaped like another product's
     (keyhouse.gotrue); the registered claims that the bearer check reads stay as made here.
     """
-    signer = keys.keyring_current().signer
-    if signer is None:
-        raise SigningKeyMissing
     user = session.user
-    issued_at = int((now or timezone.now()).timestamp())
+    issued = int(issued_at.timestamp())
     payload = {
         "iss": settings.KEYHOUSE_JWT_ISSUER,
         "aud": settings.KEYHOUSE_JWT_AUDIENCE,
         "sub": str(user.pk),
         "sid": str(session.pk),
-        "iat": issued_at,
-        "nbf": issued_at,
-        "exp": issued_at + settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME,
         "jti": uuid.uuid4().hex,
         "client_id": settings.KEYHOUSE_DEFAULT_CLIENT_ID,
         "amr": session.amr,
@@ -122,11 +148,14 @@ def access_token_issue(
 
 
 def _token_pair(session: LoginSession, refresh_token: str, now: datetime) -> TokenPair:
+    # The signing key is picked here, inside the service's transaction: without one the
+    # service fails and its session is rolled back; the token is signed when read.
     return TokenPair(
-        access_token=access_token_issue(session=session, now=now),
         expires_in=settings.KEYHOUSE_ACCESS_TOKEN_LIFETIME,
         refresh_token=refresh_token,
         session=session,
+        issued_at=now,
+        signer=signer_current(),
     )
 
 
