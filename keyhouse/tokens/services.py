@@ -242,18 +242,7 @@ def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
         successor = _refresh_successor(refresh_token)
         grace = timedelta(seconds=settings.KEYHOUSE_REFRESH_GRACE_PERIOD)
         replayed = token.rotated_at is not None and now - token.rotated_at > grace
-        if token.rotated_at is None:
-            RefreshToken.objects.filter(pk=token.pk).update(rotated_at=now)
-            RefreshToken.objects.create(session_id=session.pk, token_hash=_refresh_hash(successor))
-            seen = {"last_refreshed_at": now, "ip": client.ip, "user_agent": client.user_agent}
-            LoginSession.objects.filter(pk=session.pk).update(**seen)
-            vars(session).update(seen)
-        elif not replayed:
-            # A token retired by ``session_refresh_token_renew`` has no derived successor:
-            # refused, but not a replay, since the client just got its new pair.
-            if not RefreshToken.objects.filter(token_hash=_refresh_hash(successor)).exists():
-                raise RefreshTokenInvalid
-        else:
+        if replayed:
             session_revoke(session=session, reason="refresh_reused", client=client)
             audit_record(
                 type=AuditEvent.Type.REFRESH_REUSED,
@@ -261,11 +250,23 @@ def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
                 client=client,
                 detail={"session": str(session.pk)},
             )
-    if replayed:
+        elif token.rotated_at is None:
+            RefreshToken.objects.filter(pk=token.pk).update(rotated_at=now)
+            RefreshToken.objects.create(session_id=session.pk, token_hash=_refresh_hash(successor))
+            seen = {"last_refreshed_at": now, "ip": client.ip, "user_agent": client.user_agent}
+            LoginSession.objects.filter(pk=session.pk).update(**seen)
+            vars(session).update(seen)
+        elif not RefreshToken.objects.filter(token_hash=_refresh_hash(successor)).exists():
+            # A token retired by ``session_refresh_token_renew`` has no derived successor
+            # and is refused in the grace window, but is no replay: its client just got
+            # its new pair.
+            raise RefreshTokenInvalid
+        # The signing key is picked here, so that without one the rotation is rolled back;
+        # the access token is signed when read, after the commit, outside the lock.
+        pair = None if replayed else _token_pair(session, successor, now)
+    if pair is None:
         raise RefreshTokenReused
-    # Signed once the rotation is committed: the lock is held for the rotation alone, and
-    # a client whose pair is lost on the way gets it again within the grace window.
-    return _token_pair(session, successor, now)
+    return pair
 
 
 @transaction.atomic

@@ -13,7 +13,8 @@ from keyhouse.audit.models import AuditEvent
 from keyhouse.conftest import CLIENT
 from keyhouse.core.crypto import keyed_hash
 from keyhouse.testing import at_once
-from keyhouse.tokens.models import LoginSession, RefreshToken
+from keyhouse.tokens import keys
+from keyhouse.tokens.models import LoginSession, RefreshToken, SigningKey
 from keyhouse.tokens.services import (
     REFRESH_HASH_SALT,
     RefreshTokenInvalid,
@@ -214,3 +215,14 @@ def test_two_tabs_refreshing_one_token_at_once_both_get_the_same_successor(verif
 def test_unknown_token_raises_the_domain_error(tokens):
     with pytest.raises(RefreshTokenInvalid):
         token_refresh(refresh_token="nope", client=CLIENT)
+
+
+def test_a_refresh_without_a_signing_key_is_a_503_and_rotates_nothing(api_client, tokens):
+    SigningKey.objects.all().delete()
+    keys.keyring_clear()
+
+    response = refresh(api_client, tokens.refresh_token)
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["code"] == "signing_key_missing"
+    assert RefreshToken.objects.get(session=tokens.session).rotated_at is None
