@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from keyhouse.core import context
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.gotrue.pending import CHALLENGE_CLAIM, is_pending_token, pending_token_claims
-from keyhouse.mfa.services.challenges import mfa_challenge_live
+from keyhouse.mfa.selectors import mfa_challenge_live
 from keyhouse.tokens import jwt
 from keyhouse.tokens.authentication import BearerAuthentication, TokenUser
 

@@ -11,7 +11,7 @@ from django.db.models import Model
 
 from keyhouse.gotrue.models import UserMetadata
 from keyhouse.identities.models import Identity
-from keyhouse.identities.services import identity_list
+from keyhouse.identities.selectors import identity_list
 from keyhouse.mfa.models import TotpFactor
 from keyhouse.mfa.selectors import factor_list
 

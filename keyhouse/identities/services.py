@@ -19,7 +19,6 @@ from typing import Any, ClassVar, Protocol
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -159,10 +158,6 @@ class EmailCodeProof:
 
 LINK_PROOFS: tuple[type[LinkProof], ...] = (PasswordProof, EmailCodeProof)
 LINK_PROOF_ERRORS = (NoPassword, WrongPassword)
-
-
-def identity_list(*, user_id: uuid.UUID) -> QuerySet[Identity]:
-    return Identity.objects.filter(user_id=user_id)
 
 
 def _signed_in(

@@ -30,6 +30,7 @@ from keyhouse.identities.flows import (
     provider_require,
 )
 from keyhouse.identities.providers import providers_configured
+from keyhouse.identities.selectors import identity_list
 from keyhouse.identities.serializers import (
     AuthorizationUrlOutputSerializer,
     IdentityAddInputSerializer,
@@ -53,7 +54,6 @@ from keyhouse.identities.services import (
     identity_add_with_id_token,
     identity_link_code_send,
     identity_link_confirm,
-    identity_list,
     identity_remove,
     identity_sign_in_with_code,
     identity_sign_in_with_id_token,

@@ -4,10 +4,12 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.db.models import Exists, Q, QuerySet
+from django.utils import timezone
 
-from keyhouse.mfa.models import Passkey, RecoveryCode, TotpFactor
+from keyhouse.mfa.models import MfaChallenge, Passkey, RecoveryCode, TotpFactor
 from keyhouse.users.models import User
 
+MAX_ATTEMPTS = 5  # wrong answers a second-factor challenge takes
 PENDING_FACTOR_TTL = 10 * 60  # seconds an enrolled factor waits for its first code
 
 
@@ -71,3 +73,14 @@ def factor_get_for_user(*, user_id: uuid.UUID, factor_id: object) -> TotpFactor 
 
 def recovery_codes_remaining(*, user_id: uuid.UUID) -> int:
     return RecoveryCode.objects.filter(user_id=user_id, used_at__isnull=True).count()
+
+
+def mfa_challenge_live(*, challenge_id: int, user_id: uuid.UUID) -> bool:
+    """Whether the user's challenge can still be answered (unused, unexpired, tries left)."""
+    return MfaChallenge.objects.filter(
+        pk=challenge_id,
+        user_id=user_id,
+        used_at__isnull=True,
+        expires_at__gt=timezone.now(),
+        attempts__lt=MAX_ATTEMPTS,
+    ).exists()

@@ -26,6 +26,7 @@ from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import ClientInfo
 from keyhouse.mfa.models import MfaChallenge, TotpFactor
 from keyhouse.mfa.selectors import (
+    MAX_ATTEMPTS,
     factor_get_for_user,
     factor_kinds,
     factors_confirmed,
@@ -50,7 +51,6 @@ from keyhouse.tokens.services import TokenPair, session_start
 from keyhouse.users.models import User
 
 CHALLENGE_TTL = 5 * 60
-MAX_ATTEMPTS = 5
 TOKEN_HASH_SALT = "keyhouse.mfa.challenge"  # noqa: S105 - a salt's name, not a secret
 
 
@@ -147,17 +147,6 @@ def mfa_challenge_user(*, token: str | None = None, challenge_id: int | None = N
     """The user a challenge names, if any (to count its tries against the account)."""
     challenge = _challenges(token, challenge_id).select_related("user").first()
     return challenge.user if challenge else None
-
-
-def mfa_challenge_live(*, challenge_id: int, user_id: uuid.UUID) -> bool:
-    """Whether the user's challenge can still be answered (unused, unexpired, tries left)."""
-    return MfaChallenge.objects.filter(
-        pk=challenge_id,
-        user_id=user_id,
-        used_at__isnull=True,
-        expires_at__gt=timezone.now(),
-        attempts__lt=MAX_ATTEMPTS,
-    ).exists()
 
 
 def mfa_challenge_abandon(*, challenge_id: int, user_id: uuid.UUID, client: ClientInfo) -> None:
