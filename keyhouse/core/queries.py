@@ -7,8 +7,9 @@ from typing import Any, NamedTuple
 
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
+from django.db.models import Field, Model
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
 
 
 class _Compiled(NamedTuple):
@@ -17,44 +18,80 @@ class _Compiled(NamedTuple):
     converters: dict
 
 
-class PrimaryKeyLookup[M: Model]:
-    """What ``model._base_manager.filter(pk=pk).first()`` returns, compiled once.
+class CompiledLookup[M: Model]:
+    """What ``model._base_manager.filter(<field>=value).first()`` returns, compiled once.
 
-    Django builds and compiles a query anew on every call, and for a lookup by primary
-    key that costs several times what running it does (a user's row on SQLite: about
+    Django builds and compiles a query anew on every call, and for a lookup by a unique
+    column that costs several times what running it does (a user's row on SQLite: about
     1.4 M instructions through ``objects.get()``, 0.2 M here). This compiles the query
-    once per database connection, with every concrete field, no ordering and no related
-    object, and from then on only runs it: the row still goes through the backend's and
-    the fields' converters, and ``Model.from_db`` builds the instance, as the ORM does.
-    ``sample_pk`` is any value of the primary key's type, to compile the query with.
+    once per database connection, with every concrete field and no ordering, and from
+    then on only runs it: the row still goes through the backend's and the fields'
+    converters, and ``Model.from_db`` builds each instance, as the ORM does.
+
+    ``related`` follows a chain of foreign keys in the same row, as ``select_related``
+    does (``"session__user"``: the instance's session and the session's user, cached on
+    them). ``lock`` locks the row (``select_for_update(of=("self",))``): a call must then
+    be inside a transaction. ``sample`` is any value of the field's type, to compile the
+    query with.
     """
 
-    def __init__(self, model: type[M], *, sample_pk: Any) -> None:
+    def __init__(
+        self, model: type[M], *, field: str, sample: Any, related: str = "", lock: bool = False
+    ) -> None:
         self.model = model
-        self.sample_pk = sample_pk
+        self.field: Field = model._meta.pk if field == "pk" else model._meta.get_field(field)
+        self.sample = sample
+        self.related = related
+        self.lock = lock
+        # Each model of the row with the foreign key that leads to the next one.
+        self.chain: list[tuple[type[Model], Field | None]] = []
+        current: type[Model] = model
+        for name in related.split("__") if related else []:
+            link = current._meta.get_field(name)
+            self.chain.append((current, link))
+            current = link.related_model
+        self.chain.append((current, None))
         # Per thread and database, as Django keeps connections: a compiler and its
         # converters are bound to one connection, and go with its thread.
         self._compiled = threading.local()
 
-    def get(self, pk: Any) -> M | None:
-        """The row whose primary key is ``pk`` as a model instance, or None."""
-        connection = connections[router.db_for_read(self.model)]
+    def get(self, value: Any) -> M | None:
+        """The row whose field equals ``value`` as a model instance, or None."""
+        route = router.db_for_write if self.lock else router.db_for_read
+        connection = connections[route(self.model)]
+        if self.lock and connection.get_autocommit():
+            raise TransactionManagementError("A locking lookup must run in a transaction.")
         compiled = getattr(self._compiled, connection.alias, None)
         if compiled is None or compiled.compiler.connection is not connection:
             compiled = self._compile(connection)
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, [self.model._meta.pk.get_db_prep_value(pk, connection)])
+            cursor.execute(compiled.sql, [self.field.get_db_prep_value(value, connection)])
             row = cursor.fetchone()
         if row is None:
             return None
         (values,) = compiled.compiler.apply_converters([row], compiled.converters)
-        return self.model.from_db(connection.alias, None, values)
+        instances, start = [], 0
+        for model, _ in self.chain:
+            end = start + len(model._meta.concrete_fields)
+            instances.append(model.from_db(connection.alias, None, values[start:end]))
+            start = end
+        for (_, link), instance, target in zip(self.chain, instances, instances[1:], strict=False):
+            link.set_cached_value(instance, target)
+        return instances[0]
 
     def _compile(self, connection: BaseDatabaseWrapper) -> _Compiled:
-        query = self.model._base_manager.filter(pk=self.sample_pk).order_by().query
-        compiler = query.get_compiler(using=connection.alias)
-        sql, _ = compiler.as_sql()
-        converters = compiler.get_converters([column for column, _, _ in compiler.select])
+        queryset = self.model._base_manager.filter(**{self.field.name: self.sample}).order_by()
+        if self.related:
+            queryset = queryset.select_related(self.related)
+        if self.lock:
+            queryset = queryset.select_for_update(of=("self",))
+        compiler = queryset.query.get_compiler(using=connection.alias)
+        sql, params = compiler.as_sql()
+        columns = [column for column, _, _ in compiler.select]
+        expected = [field for model, _ in self.chain for field in model._meta.concrete_fields]
+        if len(params) != 1 or [column.target for column in columns] != expected:
+            raise ValueError(f"{self.model.__name__}: the query does not read one row as built.")
+        converters = compiler.get_converters(columns)
         compiled = _Compiled(sql, compiler, converters)
         setattr(self._compiled, connection.alias, compiled)
         return compiled

@@ -7,7 +7,13 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from keyhouse.tokens.models import LoginSession
+from keyhouse.core.queries import CompiledLookup
+from keyhouse.tokens.models import LoginSession, RefreshToken
+
+# Every refresh finds its token, locked, with the token's session and user.
+_refresh_token_by_hash = CompiledLookup(
+    RefreshToken, field="token_hash", sample="", related="session__user", lock=True
+)
 
 
 def session_list_live(*, user_id: uuid.UUID) -> QuerySet[LoginSession]:
@@ -28,3 +34,9 @@ def session_get_for_user(*, user_id: uuid.UUID, session_id: uuid.UUID) -> LoginS
         .filter(pk=session_id, user_id=user_id, revoked_at__isnull=True)
         .first()
     )
+
+
+def refresh_token_locked(*, token_hash: str) -> RefreshToken | None:
+    """The refresh token with this hash, its row locked until the transaction ends, with
+    its session and the session's user; None if there is none. One query."""
+    return _refresh_token_by_hash.get(token_hash)

@@ -24,6 +24,7 @@ from keyhouse.core.exceptions import KeyhouseError, ServiceUnavailable
 from keyhouse.core.http import ClientInfo
 from keyhouse.tokens import jwt, keys
 from keyhouse.tokens.models import LoginSession, RefreshToken, SigningKey
+from keyhouse.tokens.selectors import refresh_token_locked
 
 REFRESH_HASH_SALT = "keyhouse.tokens.refresh.hash"
 REFRESH_SUCCESSOR_SALT = "keyhouse.tokens.refresh.successor"
@@ -226,14 +227,9 @@ def token_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
     """
     now = timezone.now()
     with transaction.atomic():
-        try:
-            token = (
-                RefreshToken.objects.select_for_update(of=("self",))
-                .select_related("session__user")
-                .get(token_hash=_refresh_hash(refresh_token))
-            )
-        except RefreshToken.DoesNotExist as exc:
-            raise RefreshTokenInvalid from exc
+        token = refresh_token_locked(token_hash=_refresh_hash(refresh_token))
+        if token is None:
+            raise RefreshTokenInvalid
         session = token.session
         if session.revoked_at is not None or not session.user.is_active:
             raise SessionRevoked

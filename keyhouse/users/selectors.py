@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 
-from keyhouse.core.queries import PrimaryKeyLookup
+from keyhouse.core.queries import CompiledLookup
 from keyhouse.users.models import User
 
 # Every request that needs more of its caller than the token says loads the user by id.
-_user_by_id = PrimaryKeyLookup(User, sample_pk=uuid.UUID(int=0))
+_user_by_id = CompiledLookup(User, field="pk", sample=uuid.UUID(int=0))
 
 
 def user_get_by_email(*, email: str) -> User | None:

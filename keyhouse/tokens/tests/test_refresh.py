@@ -183,6 +183,8 @@ def test_refresh_costs_four_statements_in_one_transaction(verified_user):
     assert response.status_code == HTTPStatus.OK
     statements = [query["sql"].split()[0].upper() for query in queries.captured_queries]
     assert statements == ["BEGIN", "SELECT", "UPDATE", "INSERT", "UPDATE", "COMMIT"], statements
+    if connection.features.has_select_for_update:
+        assert "FOR UPDATE OF" in queries.captured_queries[1]["sql"]
 
 
 @pytest.mark.django_db(transaction=True)
