@@ -1,5 +1,5 @@
 """Request ids, one structured access-log line per request, request metrics, and
-Django's messages made on first use.
+Django's sessions and messages made on first use.
 
 Every request passes through here, the bare ones included, so this is written for its
 cost: the request id comes straight from ``request.META`` (``request.headers`` would
@@ -21,8 +21,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
 from django.contrib.messages.storage import default_storage
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -159,5 +161,28 @@ class MessageMiddleware(DjangoMessageMiddleware):
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         messages = getattr(request, "_messages", None)
         if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+            return response
+        return super().process_response(request, response)
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's sessions, with the session store made on first use.
+
+    Only the admin's pages and the OAuth consent use sessions; the API never does. A
+    request that sent no session cookie and never touched its session has nothing to
+    save, delete or vary on, as Django's middleware would find after building the store.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        request.session = SimpleLazyObject(lambda: self.SessionStore(key))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        session = getattr(request, "session", None)
+        if (
+            isinstance(session, SimpleLazyObject)
+            and session._wrapped is empty
+            and settings.SESSION_COOKIE_NAME not in request.COOKIES
+        ):
             return response
         return super().process_response(request, response)
