@@ -5,7 +5,8 @@ must match the whole origin, never a prefix of it (``re.match`` would let
 ``https://app.example.com.evil.test`` through ``https://app\\.example\\.com``), and never
 matches ``null``, the origin of sandboxed frames and local files. A preflight asking for a
 method or header outside the allowed lists gets no CORS headers at all, instead of a grant
-that the browser must then find wanting.
+that the browser must then find wanting. A request without an Origin header, not a
+preflight, skips the grant's work: it only gets ``Vary: Origin`` on the CORS paths.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ def _preflight_grantable(request: HttpRequest) -> bool:
 
 
 class CorsMiddleware(BaseCorsMiddleware):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if self.async_mode or request.method == "OPTIONS" or "HTTP_ORIGIN" in request.META:
+            return super().__call__(request)
+        # No Origin and no preflight, as on most requests: nothing to answer or grant,
+        # only ``Vary: Origin`` on the CORS paths, as the stock middleware adds it.
+        enabled = self.is_enabled(request)
+        response = self.get_response(request)
+        if enabled:
+            patch_vary_headers(response, ("origin",))
+        return response
+
     def add_response_headers(
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:

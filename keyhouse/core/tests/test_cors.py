@@ -143,6 +143,15 @@ def test_the_admin_docs_and_health_checks_grant_no_origin(client, path):
     assert cors_headers(preflight(client, path)) == {}
 
 
+@pytest.mark.parametrize("origin", [APP, None])
+def test_api_answers_vary_on_origin_with_or_without_one(client, origin):
+    extra = {"HTTP_ORIGIN": origin} if origin else {}
+    api = client.get("/.well-known/jwks.json", **extra)
+    assert "origin" in api["Vary"].lower()
+    assert bool(cors_headers(api)) is bool(origin)
+    assert "origin" not in client.get("/healthz", **extra).get("Vary", "").lower()
+
+
 @pytest.mark.parametrize(
     ("origins", "regexes", "error"),
     [
