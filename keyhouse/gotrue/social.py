@@ -22,7 +22,8 @@ from rest_framework.response import Response
 
 from keyhouse.core.fields import StrictCharField
 from keyhouse.core.http import client_info
-from keyhouse.gotrue.common import input_validated, rate_limit_count, signin_response
+from keyhouse.core.ratelimit import ratelimit_request
+from keyhouse.gotrue.common import input_validated, signin_response
 from keyhouse.gotrue.views import GoTrueApi, GoTrueRefused, PublicGoTrueApi
 from keyhouse.gotrue.views import TokenApi as BaseTokenApi
 from keyhouse.identities.flows import oauth_authorize_start, provider_require
@@ -95,7 +96,7 @@ class AuthorizeApi(PublicGoTrueApi):
     """Where signInWithOAuth sends the browser: on to the provider."""
 
     def get(self, request: Request) -> Any:
-        rate_limit_count(request, "oauth_authorize")
+        ratelimit_request(request=request, action="oauth_authorize")
         return _authorize(_query(request))
 
 
@@ -112,7 +113,7 @@ class TokenApi(BaseTokenApi):
         return super().post(request)
 
     def _pkce(self, request: Request) -> Response:
-        rate_limit_count(request, "token_refresh")
+        ratelimit_request(request=request, action="token_refresh")
         data = input_validated(GoTruePkceGrantInputSerializer, request)
         code, verifier, client = data["auth_code"], data["code_verifier"], client_info(request)
         result = identity_add_with_code_and_sign_in(
@@ -123,7 +124,7 @@ class TokenApi(BaseTokenApi):
         return signin_response(result)
 
     def _id_token(self, request: Request) -> Response:
-        rate_limit_count(request, "oauth_id_token")
+        ratelimit_request(request=request, action="oauth_id_token")
         data = input_validated(GoTrueIdTokenGrantInputSerializer, request)
         if data["link_identity"]:
             raise GoTrueRefused(
@@ -148,7 +149,7 @@ class IdentityAuthorizeApi(GoTrueApi):
     """linkIdentity: the provider's URL (as JSON) to add an identity to this account."""
 
     def get(self, request: Request) -> Any:
-        rate_limit_count(request, "identity_add")
+        ratelimit_request(request=request, action="identity_add")
         data = _query(request)
         reauthentication_require(session_id=request.user.session_id)
         return _authorize(data, user=request.user.user)
@@ -159,7 +160,7 @@ class IdentityApi(GoTrueApi):
     """unlinkIdentity: remove one of this account's provider identities."""
 
     def delete(self, request: Request, identity_id: str) -> Response:
-        rate_limit_count(request, "identity_remove")
+        ratelimit_request(request=request, action="identity_remove")
         identity_remove(
             user=request.user.user,
             session_id=request.user.session_id,

@@ -50,6 +50,7 @@ from keyhouse.accounts.services.signup import email_verification_resend, email_v
 from keyhouse.codes.models import Purpose
 from keyhouse.core.exceptions import KeyhouseError
 from keyhouse.core.http import client_info
+from keyhouse.core.ratelimit import ratelimit_request
 from keyhouse.gotrue import errors, shapes
 from keyhouse.gotrue.authentication import (
     GoTrueAuthentication,
@@ -59,7 +60,6 @@ from keyhouse.gotrue.authentication import (
 )
 from keyhouse.gotrue.common import (
     input_validated,
-    rate_limit_count,
     session_response,
     signin_response,
 )
@@ -174,7 +174,7 @@ class SignupApi(PublicGoTrueApi):
 
     def post(self, request: Request) -> Response:
         data = input_validated(GoTrueSignupInputSerializer, request)
-        rate_limit_count(request, "signup", data["email"])
+        ratelimit_request(request=request, action="signup", target=data["email"])
         signup(
             email=data["email"],
             password=data["password"],
@@ -191,7 +191,7 @@ class TokenApi(PublicGoTrueApi):
         if grant == "password":
             return self._password(request)
         if grant == "refresh_token":
-            rate_limit_count(request, "token_refresh")
+            ratelimit_request(request=request, action="token_refresh")
             data = input_validated(GoTrueRefreshGrantInputSerializer, request)
             pair = token_refresh(refresh_token=data["refresh_token"], client=client_info(request))
             return session_response(pair)
@@ -199,7 +199,7 @@ class TokenApi(PublicGoTrueApi):
 
     def _password(self, request: Request) -> Response:
         data = input_validated(GoTruePasswordGrantInputSerializer, request)
-        rate_limit_count(request, "login", data["email"] or None)
+        ratelimit_request(request=request, action="login", target=data["email"] or None)
         if not data["email"]:
             # A phone number has no password in Keyhouse: it signs in with a code.
             raise GoTrueRefused("invalid_credentials", _("Invalid login credentials"))
@@ -221,12 +221,12 @@ class OtpApi(PublicGoTrueApi):
         client = client_info(request)
         if "email" in data:
             self.code_channel = "email"
-            rate_limit_count(request, "email_send_code", data["email"])
+            ratelimit_request(request=request, action="email_send_code", target=data["email"])
             email_sign_in_code_send(email=data["email"], client=client)
             return Response({})
         self.code_channel = "sms"
         phone = phone_normalize(data["phone"])
-        rate_limit_count(request, "phone_send_code", phone)
+        ratelimit_request(request=request, action="phone_send_code", target=phone)
         phone_sign_in_code_send(phone=phone, client=client)
         return Response({"message_id": None})
 
@@ -257,19 +257,19 @@ class VerifyApi(PublicGoTrueApi):
         kind, code = data["type"], data["token"]
         if kind in ("sms", "phone_change"):
             target = phone_normalize(data["phone"])
-            rate_limit_count(request, "phone_verify", target)
+            ratelimit_request(request=request, action="phone_verify", target=target)
             if kind == "sms":
                 return signin_response(phone_sign_in(phone=target, code=code, client=client))
             user = phone_change_confirm(user=_change_owner(request), code=code, client=client)
             return Response({"user": shapes.user_body(user)})
         email = data["email"]
         if kind == "recovery":
-            rate_limit_count(request, "password_reset", email)
+            ratelimit_request(request=request, action="password_reset", target=email)
             result = email_sign_in(
                 email=email, code=code, client=client, purpose=Purpose.PASSWORD_RESET
             )
             return signin_response(result)
-        rate_limit_count(request, "email_verify", email)
+        ratelimit_request(request=request, action="email_verify", target=email)
         if kind == "signup":
             return signin_response(email_verify(email=email, code=code, client=client))
         if kind == "email":
@@ -286,11 +286,11 @@ class ResendApi(PublicGoTrueApi):
         if data["type"] == "sms":
             self.code_channel = "sms"
             phone = phone_normalize(data["phone"])
-            rate_limit_count(request, "phone_send_code", phone)
+            ratelimit_request(request=request, action="phone_send_code", target=phone)
             phone_sign_in_code_send(phone=phone, client=client)
             return Response({"message_id": None})
         self.code_channel = "email"
-        rate_limit_count(request, "email_resend", data["email"])
+        ratelimit_request(request=request, action="email_resend", target=data["email"])
         email_verification_resend(email=data["email"], client=client)
         return Response({})
 
@@ -301,7 +301,7 @@ class RecoverApi(PublicGoTrueApi):
 
     def post(self, request: Request) -> Response:
         data = input_validated(GoTrueRecoverInputSerializer, request)
-        rate_limit_count(request, "password_forgot", data["email"])
+        ratelimit_request(request=request, action="password_forgot", target=data["email"])
         password_forgot(email=data["email"], client=client_info(request))
         return Response({})
 
@@ -311,7 +311,7 @@ class ReauthenticateApi(GoTrueApi):
     mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
 
     def get(self, request: Request) -> Response:
-        rate_limit_count(request, "reauthenticate")
+        ratelimit_request(request=request, action="reauthenticate")
         user = request.user.user
         channel = reauthentication_code_channel(user=user)
         self.code_channel = "sms" if channel and channel[0] == Purpose.PHONE_SIGN_IN else "email"
@@ -335,10 +335,10 @@ class UserApi(GoTrueApi):
         if data.keys() & {"password", "email", "phone"}:
             mfa_policy_require(request)
         if "nonce" in data:
-            rate_limit_count(request, "reauthenticate")
+            ratelimit_request(request=request, action="reauthenticate")
             reauthenticate(user=user, session_id=session_id, client=client, code=data["nonce"])
         if "password" in data:
-            rate_limit_count(request, "password_change")
+            ratelimit_request(request=request, action="password_change")
             password_change(
                 user=user,
                 session_id=session_id,
@@ -349,13 +349,13 @@ class UserApi(GoTrueApi):
             )
         if "email" in data:
             self.code_channel = "email"
-            rate_limit_count(request, "email_change")
+            ratelimit_request(request=request, action="email_change")
             email_change_request(
                 user=user, session_id=session_id, new_email=data["email"], client=client
             )
         if "phone" in data:
             self.code_channel = "sms"
-            rate_limit_count(request, "phone_change")
+            ratelimit_request(request=request, action="phone_change")
             phone_change_request(
                 user=user, session_id=session_id, phone=data["phone"], client=client
             )
@@ -398,7 +398,7 @@ class FactorsApi(GoTrueApi):
     mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
 
     def post(self, request: Request) -> Response:
-        rate_limit_count(request, "mfa_enrol")
+        ratelimit_request(request=request, action="mfa_enrol")
         data = input_validated(GoTrueFactorEnrolInputSerializer, request)
         if data["factor_type"] != "totp":
             raise GoTrueRefused(
@@ -456,7 +456,7 @@ class FactorChallengeApi(GoTrueApi):
     mfa_pending_allowed = ("POST",)
 
     def post(self, request: Request, factor_id: uuid.UUID) -> Response:
-        rate_limit_count(request, "mfa_verify")
+        ratelimit_request(request=request, action="mfa_verify")
         factor = _factor(request, factor_id)
         challenge_id = signing.TimestampSigner(salt=CHALLENGE_SALT).sign(
             _challenge_value(request, factor.pk)
@@ -483,7 +483,7 @@ class FactorVerifyApi(GoTrueApi):
     def post(self, request: Request, factor_id: uuid.UUID) -> Response:
         pending = isinstance(request.user, PendingUser)
         # A pending sign-in's answer counts as its /api/v1/ twin's (POST auth/mfa/verify).
-        rate_limit_count(request, "mfa_verify" if pending else "mfa_confirm")
+        ratelimit_request(request=request, action="mfa_verify" if pending else "mfa_confirm")
         data = input_validated(GoTrueFactorVerifyInputSerializer, request)
         factor = _factor(request, factor_id)
         try:
@@ -534,7 +534,7 @@ class FactorApi(GoTrueApi):
     mfa_enrolment_allowed = True  # as its /api/v1/ twin, see keyhouse.mfa.permissions
 
     def delete(self, request: Request, factor_id: uuid.UUID) -> Response:
-        rate_limit_count(request, "mfa_remove")
+        ratelimit_request(request=request, action="mfa_remove")
         totp_factor_remove(
             user=request.user.user,
             session_id=request.user.session_id,
